@@ -1,0 +1,1 @@
+"""Use cases. Each service function owns its transaction: repositories and models never commit."""

@@ -1,0 +1,294 @@
+"""The warehouse: canonical tables in an Ibis backend (DuckDB file by default; SQLite, PostgreSQL, Spark by URL).
+
+This is the only module that knows engine specifics. Everything else asks it for Ibis tables
+(:meth:`Warehouse.table`) and builds expressions on them, or hands it Arrow data to load.
+
+Loads are all-or-nothing: data is first written to a staging table, checked there, and only then merged into the
+canonical table inside one transaction (delete rows whose key is in the staging table, insert the staging rows).
+A failed check or an error mid-way drops the staging table and leaves the canonical table as it was.
+
+>>> wh = Warehouse.connect("duckdb://")
+>>> import pyarrow as pa
+>>> wh.upsert("reps", pa.table({"rep_id": ["r1"], "name": ["Anna"]}))
+1
+>>> wh.table("reps").count().execute()
+1
+>>> wh.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from salesfolio.contract import TABLES, Table
+from salesfolio.contract import table as contract_table
+
+_SAFE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be opened or a load could not be carried out."""
+
+
+def _ident(name: str) -> str:
+    # Identifiers come from the data contract, never from user input; refuse anything else outright.
+    if not _SAFE_IDENT.match(name):
+        raise WarehouseError(f"refusing unsafe SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+def conform(data: pa.Table, spec: Table) -> pa.Table:
+    """Return ``data`` with exactly the contract's columns, in contract order and types (absent ones null).
+
+    Columns outside the contract are dropped. Casting is strict: a value that does not fit raises
+    ``pyarrow.ArrowInvalid`` (importers validate and convert before they get here).
+    """
+    arrays = []
+    for col in spec.columns:
+        if col.name in data.column_names:
+            arr = data.column(col.name)
+            if arr.type != col.arrow_type:
+                arr = arr.cast(col.arrow_type)
+            arrays.append(arr)
+        else:
+            arrays.append(pa.nulls(data.num_rows, type=col.arrow_type))
+    return pa.Table.from_arrays(arrays, schema=spec.arrow_schema)
+
+
+class Warehouse:
+    """Canonical tables stored in one Ibis backend.
+
+    Build it with :meth:`connect`; it owns the connection and closes it in :meth:`close` (or as a context
+    manager).
+
+    Parameters
+    ----------
+    con
+        An Ibis backend connection.
+    url
+        The URL it was opened from (shown in messages and reports).
+    """
+
+    def __init__(self, con: Any, url: str) -> None:
+        self.con = con
+        self.url = url
+
+    # -- opening ---------------------------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, url: str, *, base_dir: Path | None = None, read_only: bool = False) -> Warehouse:
+        """Open the warehouse at ``url``.
+
+        ``duckdb:///file.duckdb`` (relative to ``base_dir``, the workspace folder; four slashes for an absolute
+        path, as in SQLAlchemy URLs),
+        ``duckdb://`` (in memory), ``sqlite:///path/file.db``, ``postgres://user@host:5432/db``, or
+        ``pyspark://`` / ``spark://local[*]`` (a local Spark session; needs the ``spark`` extra).
+        """
+        try:
+            if url.startswith("duckdb://"):
+                # As SQLAlchemy: duckdb:///relative.duckdb, duckdb:////absolute/path.duckdb
+                path = url.removeprefix("duckdb://").removeprefix("/")
+                if path in ("", ":memory:"):
+                    con = ibis.duckdb.connect()
+                else:
+                    file = Path(path)
+                    if not file.is_absolute() and base_dir is not None:
+                        file = base_dir / file
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    con = ibis.duckdb.connect(str(file), read_only=read_only)
+            elif url.startswith("sqlite://"):
+                path = url.removeprefix("sqlite://").removeprefix("/")
+                db: Path | None = Path(path) if path else None
+                if db is not None and not db.is_absolute() and base_dir is not None:
+                    db = base_dir / db
+                con = ibis.sqlite.connect(str(db) if db else None)
+            elif url.startswith(("pyspark://", "spark://")):
+                con = _connect_spark(url)
+            else:
+                con = ibis.connect(url)
+        except Exception as exc:
+            raise WarehouseError(f"cannot open the warehouse at {url}: {exc}") from exc
+        return cls(con, url)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(Exception):
+            self.con.disconnect()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        """The Ibis backend name: ``duckdb``, ``sqlite``, ``postgres``, ``pyspark``."""
+        return str(self.con.name)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        """True when the canonical table ``name`` has been loaded (it may be empty)."""
+        return name in self.con.list_tables()
+
+    def loaded_tables(self) -> list[str]:
+        """The canonical tables present, in contract order."""
+        present = set(self.con.list_tables())
+        return [n for n in TABLES if n in present]
+
+    def table(self, name: str) -> ibis.Table:
+        """The Ibis table for canonical table ``name``; an empty table of the contract schema if not loaded."""
+        spec = contract_table(name)
+        if self.has(name):
+            return self.con.table(name)
+        return ibis.memtable(spec.arrow_schema.empty_table())
+
+    def row_count(self, name: str) -> int:
+        """Rows in canonical table ``name`` (0 when not loaded)."""
+        if not self.has(name):
+            return 0
+        return int(self.con.table(name).count().execute())
+
+    def to_arrow(self, name: str) -> pa.Table:
+        """The whole table as Arrow (for small tables: clients, reps, products)."""
+        return self.table(name).to_pyarrow()
+
+    # -- writing ---------------------------------------------------------------------------------------------
+    def ensure(self, name: str) -> None:
+        """Create canonical table ``name`` empty, with the contract schema, if it does not exist yet."""
+        if not self.has(name):
+            spec = contract_table(name)
+            self.con.create_table(name, schema=ibis.Schema.from_pyarrow(spec.arrow_schema))
+
+    @contextlib.contextmanager
+    def staging(self, name: str) -> Iterator[Staging]:
+        """A staging area for canonical table ``name``; dropped on exit whatever happens.
+
+        Append Arrow batches to it, run checks against it (it is an ordinary table of this backend), then
+        :meth:`Staging.merge` it into the canonical table in one transaction.
+        """
+        stage = Staging(self, contract_table(name))
+        try:
+            yield stage
+        finally:
+            stage.drop()
+
+    def upsert(self, name: str, data: pa.Table | Iterable[pa.Table | pa.RecordBatch]) -> int:
+        """Load ``data`` into canonical table ``name``: rows whose key exists are replaced, new rows added.
+
+        For ``invoice_lines`` an invoice present in ``data`` is replaced whole (its old lines removed), so a
+        corrected re-export with fewer lines leaves no stale ones. Returns the number of rows written.
+        """
+        with self.staging(name) as stage:
+            if isinstance(data, pa.Table):
+                stage.append(data)
+            else:
+                for part in data:
+                    stage.append(part if isinstance(part, pa.Table) else pa.Table.from_batches([part]))
+            return int(stage.merge())
+
+    def replace(self, name: str, data: pa.Table) -> int:
+        """Replace the whole canonical table ``name`` with ``data`` (used by the demo and by tests)."""
+        spec = contract_table(name)
+        arrow = conform(data, spec)
+        self.con.create_table(name, arrow, overwrite=True)
+        return int(arrow.num_rows)
+
+    def raw_sql(self, sql: str) -> Any:
+        """Run SQL on the backend (engine-specific maintenance only; analytics use Ibis expressions)."""
+        return self.con.raw_sql(sql)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction on the backend; rolled back when the block raises."""
+        if self.backend == "duckdb":
+            raw = self.con.con
+            raw.begin()
+            try:
+                yield
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        elif hasattr(self.con, "begin"):
+            with self.con.begin():
+                yield
+        else:  # engines without transactions (Spark): best effort
+            yield
+
+
+class Staging:
+    """Rows waiting to be merged into one canonical table (see :meth:`Warehouse.staging`)."""
+
+    def __init__(self, warehouse: Warehouse, spec: Table) -> None:
+        self.warehouse = warehouse
+        self.spec = spec
+        self.name = f"_stage_{spec.name}_{uuid.uuid4().hex[:10]}"
+        self.rows = 0
+        self._created = False
+
+    def append(self, data: pa.Table) -> None:
+        """Add rows (conformed to the contract schema) to the staging table."""
+        arrow = conform(data, self.spec)
+        con = self.warehouse.con
+        if not self._created:
+            con.create_table(self.name, arrow)
+            self._created = True
+        elif arrow.num_rows:
+            con.insert(self.name, arrow)
+        self.rows += arrow.num_rows
+
+    def table(self) -> ibis.Table:
+        """The staging table as an Ibis table (for checks)."""
+        if not self._created:
+            return ibis.memtable(self.spec.arrow_schema.empty_table())
+        return self.warehouse.con.table(self.name)
+
+    def merge(self) -> int:
+        """Move the staged rows into the canonical table in one transaction; return how many were written."""
+        if not self._created or self.rows == 0:
+            self.warehouse.ensure(self.spec.name)
+            return 0
+        wh = self.warehouse
+        wh.ensure(self.spec.name)
+        target, stage = _ident(self.spec.name), _ident(self.name)
+        key = ("invoice_id",) if self.spec.name == "invoice_lines" else self.spec.key
+        match = " AND ".join(f"s.{_ident(k)} = {target}.{_ident(k)}" for k in key)
+        cols = ", ".join(_ident(c) for c in self.spec.names)
+        with wh.transaction():
+            wh.raw_sql(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {match})")
+            wh.raw_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}")
+        return self.rows
+
+    def drop(self) -> None:
+        """Remove the staging table (idempotent)."""
+        if self._created:
+            with contextlib.suppress(Exception):
+                self.warehouse.con.drop_table(self.name, force=True)
+            self._created = False
+
+
+def _connect_spark(url: str) -> Any:
+    """A local Spark session for ``pyspark://`` or ``spark://local[N]`` (SPARK_LOCAL_IP pinned to loopback)."""
+    import os
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise WarehouseError("the Spark warehouse needs the 'spark' extra: pip install 'salesfolio[spark]'") from exc
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    master = url.split("://", 1)[1] or "local[*]"
+    session = (
+        SparkSession.builder.master(master)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    return ibis.pyspark.connect(session)
