@@ -1,0 +1,1 @@
+"""Analytics: pure functions and models over client tables (tables in, tables out)."""
