@@ -80,6 +80,7 @@ class Warehouse:
     def __init__(self, con: Any, url: str) -> None:
         self.con = con
         self.url = url
+        self._tx_depth = 0
 
     # -- opening ---------------------------------------------------------------------------------------------
     @classmethod
@@ -205,9 +206,53 @@ class Warehouse:
         """Run SQL on the backend (engine-specific maintenance only; analytics use Ibis expressions)."""
         return self.con.raw_sql(sql)
 
+    def append_arrow(self, name: str, data: pa.Table) -> None:
+        """Append Arrow rows to an existing table of this backend (staging tables; not canonical ones).
+
+        On DuckDB the batch is registered, inserted and unregistered, so nothing of it stays in memory
+        (``con.insert`` of Arrow data keeps an in-memory table registered per call until the process ends).
+        """
+        if not data.num_rows:
+            return
+        if self.backend == "duckdb":
+            raw = self.con.con
+            view = f"_arrow_{uuid.uuid4().hex[:10]}"
+            raw.register(view, data)
+            try:
+                raw.execute(f"INSERT INTO {_ident(name)} SELECT * FROM {_ident(view)}")
+            finally:
+                raw.unregister(view)
+        else:
+            scratch = f"_scratch_{uuid.uuid4().hex[:10]}"
+            self.con.create_table(scratch, data)
+            try:
+                self.con.insert(name, self.con.table(scratch))
+            finally:
+                self.con.drop_table(scratch, force=True)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction on the backend; rolled back when the block raises."""
+        """One transaction on the backend; rolled back when the block raises.
+
+        Re-entrant: a transaction opened inside another joins it, so several merges can commit together
+        (an import run merges every table of the run or none).
+        """
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        self._tx_depth = 1
+        try:
+            with self._backend_transaction():
+                yield
+        finally:
+            self._tx_depth = 0
+
+    @contextlib.contextmanager
+    def _backend_transaction(self) -> Iterator[None]:
         if self.backend == "duckdb":
             raw = self.con.con
             raw.begin()
@@ -237,12 +282,11 @@ class Staging:
     def append(self, data: pa.Table) -> None:
         """Add rows (conformed to the contract schema) to the staging table."""
         arrow = conform(data, self.spec)
-        con = self.warehouse.con
         if not self._created:
-            con.create_table(self.name, arrow)
+            self.warehouse.con.create_table(self.name, arrow)
             self._created = True
-        elif arrow.num_rows:
-            con.insert(self.name, arrow)
+        else:
+            self.warehouse.append_arrow(self.name, arrow)
         self.rows += arrow.num_rows
 
     def table(self) -> ibis.Table:
