@@ -8,6 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing is not behaviour: on a shared 2-core machine the first example of a test may be slow (imports, JIT of
+# NumPy paths), so Hypothesis' per-example deadline would make tests flaky. Speed is measured in bench/.
+settings.register_profile("salesfolio", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("salesfolio")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PG_ADMIN_DSN = os.environ.get("SALESFOLIO_TEST_PG", "host=127.0.0.1 port=5432 user=root dbname=postgres")
