@@ -215,7 +215,7 @@ class ChurnConfig(_Section):
         0.5,
         gt=0,
         le=1,
-        description="A client counts as churning when its revenue over the horizon falls by at least this share.",
+        description="A client counts as declining when its revenue over the horizon falls by more than this share.",
     )
 
 
