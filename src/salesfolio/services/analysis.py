@@ -1,0 +1,138 @@
+"""Run an analysis on a workspace and store it as a snapshot (the numbers of one review period)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import insert, select
+
+from salesfolio.analytics.portfolio import PortfolioAnalysis, _plain, analyse_portfolio
+from salesfolio.contract import TABLES
+from salesfolio.reports.export import format_for, write_table
+from salesfolio.services import audit
+from salesfolio.store.models import Snapshot, SnapshotClient
+from salesfolio.workspace import Workspace
+
+PROMOTED = (
+    "name", "owner_id", "industry", "region", "country", "size_class", "contract_type", "revenue_ttm",
+    "margin_ttm", "growth", "potential", "headroom", "score", "band", "abc_revenue", "abc_margin", "segment",
+    "cts_segment", "rfm_segment", "risk_level", "expected_loss", "n_signals", "churn_probability", "p_alive",
+    "expected_revenue",
+)  # fmt: skip
+"""Per-client results stored as real (indexed, filterable) columns of ``snapshot_clients``."""
+
+DETAIL_FEATURES = (
+    "revenue_prior_ttm", "margin_prior_ttm", "margin_pct_ttm", "margin_pct_prior_ttm", "margin_erosion",
+    "cost_coverage", "orders_ttm", "orders_prior_ttm", "orders_total", "first_purchase", "last_purchase",
+    "recency_days", "tenure_days", "frequency", "avg_order_value", "median_gap_days", "order_gap_ratio",
+    "categories_ttm", "categories_prior_ttm", "lost_categories", "returns_share", "trend_slope", "cost_to_serve_ttm",
+    "net_contribution", "relationship", "strategic_fit", "share_of_wallet", "pipeline_weighted", "pipeline_open",
+    "win_rate", "days_since_last_opportunity", "hours_ttm", "owner_source", "status", "parent_id", "value_score",
+    "potential_score", "rfm_score", "whitespace_value", "expected_purchases", "expected_growth", "signals_summary",
+)  # fmt: skip
+"""Further per-client values kept in ``snapshot_clients.details["features"]`` for the client page."""
+
+
+class AnalysisError(RuntimeError):
+    """The analysis could not run (no data, a broken warehouse); the message says what to do."""
+
+
+@dataclass
+class AnalysisRun:
+    """A finished analysis: the portfolio result and the snapshot it was stored as."""
+
+    result: PortfolioAnalysis
+    snapshot_id: int
+
+    @property
+    def clients(self) -> pd.DataFrame:
+        """The per-client table."""
+        return self.result.clients
+
+
+def run_analysis(
+    ws: Workspace, *, as_of: dt.date, username: str | None = None, label: str | None = None
+) -> AnalysisRun:
+    """Analyse the workspace's warehouse as of ``as_of`` and store a snapshot in the app store."""
+    with ws.warehouse() as wh:
+        tables = {name: wh.table(name) for name in TABLES}
+        if wh.row_count("invoice_lines") == 0 and wh.row_count("clients") == 0:
+            raise AnalysisError("the warehouse has no clients and no invoice lines yet: run salesfolio import first")
+        try:
+            result = analyse_portfolio(tables, as_of, ws.config.analysis)
+        except ValueError as exc:
+            raise AnalysisError(str(exc)) from exc
+    teams = _rep_teams(ws)
+    with ws.sessions.begin() as session:
+        snapshot = Snapshot(
+            label=label or f"{as_of.isoformat()}",
+            as_of=as_of,
+            created_by=username,
+            config=ws.config.analysis.model_dump(mode="json"),
+            summary=result.summary,
+            warnings=result.warnings,
+            models=result.models,
+            n_clients=len(result.clients),
+        )
+        session.add(snapshot)
+        session.flush()
+        rows = snapshot_rows(snapshot.id, result, teams)
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(SnapshotClient), rows[start : start + 5000])
+        audit.record(
+            session,
+            "analysis.run",
+            username=username,
+            object_type="snapshot",
+            object_id=str(snapshot.id),
+            as_of=as_of.isoformat(),
+            clients=len(rows),
+        )
+        snapshot_id = snapshot.id
+    return AnalysisRun(result=result, snapshot_id=snapshot_id)
+
+
+def _rep_teams(ws: Workspace) -> dict[str, str]:
+    """rep_id -> team, so a manager's scope can be a filter on the snapshot rows."""
+    with ws.warehouse() as wh:
+        reps = wh.table("reps").select("rep_id", "team").execute()
+    return {str(r): str(t) for r, t in zip(reps["rep_id"], reps["team"], strict=True) if pd.notna(t)}
+
+
+def snapshot_rows(snapshot_id: int, result: PortfolioAnalysis, teams: dict[str, str]) -> list[dict[str, Any]]:
+    """The ``snapshot_clients`` rows of a result: promoted columns plus the JSON details."""
+    frame = result.clients
+    promoted = [c for c in PROMOTED if c in frame.columns]
+    features = [c for c in DETAIL_FEATURES if c in frame.columns]
+    records = frame[["client_id", *promoted]].to_dict(orient="records")
+    feature_records = frame[features].to_dict(orient="records")
+    rows = []
+    for rec, feat in zip(records, feature_records, strict=True):
+        cid = str(rec["client_id"])
+        row = {k: _plain(v) for k, v in rec.items()}
+        row["client_id"] = cid
+        row["snapshot_id"] = snapshot_id
+        row["name"] = row.get("name") or cid
+        row["n_signals"] = int(row.get("n_signals") or 0)
+        owner = row.get("owner_id")
+        row["team"] = teams.get(str(owner)) if owner is not None else None
+        details = dict(result.details.get(cid, {}))
+        details["features"] = {k: _plain(v) for k, v in feat.items()}
+        row["details"] = details
+        rows.append(row)
+    return rows
+
+
+def latest_snapshot_id(ws: Workspace) -> int | None:
+    """The newest snapshot's id, or None."""
+    with ws.sessions() as session:
+        return session.scalar(select(Snapshot.id).order_by(Snapshot.created_at.desc(), Snapshot.id.desc()).limit(1))
+
+
+def export_clients(frame: pd.DataFrame, path: Path) -> None:
+    """Write the per-client table to ``path`` (.csv, .xlsx or .parquet, from the extension)."""
+    write_table(frame, path, format_for(path))
