@@ -1,0 +1,359 @@
+"""Plotly figures of the pages, built in Python with ``plotly.graph_objects`` and shipped as JSON.
+
+Each function returns ``fig.to_json()``. A template puts it in a ``data-figure`` attribute (escaped by Jinja2
+like any other attribute) and ``static/app.js`` draws it with ``Plotly.newPlot``: no inline script, no ``|safe``.
+Text that comes from the data (client names, IDs) is HTML-escaped before it goes into hover labels, because
+plotly.js renders a subset of HTML there. Numbers in hover labels are formatted by
+:class:`~salesfolio.web.i18n.Lang`, axis numbers by plotly with the locale's separators.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from salesfolio.web import labels
+from salesfolio.web.i18n import Lang
+from salesfolio.web.queries import MapData, MapPoint, MonthValue, ParetoCurve
+
+FONT = "Inter, -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', sans-serif"
+GRID = "#e6e7e9"
+PRIMARY = "#066fd1"
+MARGIN_COLOUR = "#2fb344"
+MAX_BUBBLE = 44.0
+MIN_BUBBLE = 5.0
+
+
+def _layout(lang: Lang, **extra: object) -> go.Layout:
+    # An empty template keeps the JSON small (plotly's default template adds about 6 kB to every figure).
+    base: dict[str, object] = {
+        "template": {},
+        "font": {"family": FONT, "size": 12, "color": "#1d273b"},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "#ffffff",
+        "margin": {"l": 64, "r": 16, "t": 16, "b": 52},
+        "separators": ",\u00a0" if lang.code == "pl" else ".,",
+        "hoverlabel": {"font": {"family": FONT}},
+        "hovermode": "closest",
+    }
+    base.update(extra)
+    return go.Layout(**base)
+
+
+def _axis(title: str, **extra: object) -> dict[str, object]:
+    return {"title": {"text": title}, "gridcolor": GRID, "zeroline": False, "automargin": True, **extra}
+
+
+def _e(text: str | None) -> str:
+    return html.escape(text or "", quote=True)
+
+
+def _bubble_sizes(values: Sequence[float | None]) -> list[float]:
+    # Area proportional to the value: diameter ~ sqrt(value / max).
+    positive = [v for v in values if v is not None and v > 0]
+    top = max(positive) if positive else 0.0
+    return [
+        MIN_BUBBLE + (MAX_BUBBLE - MIN_BUBBLE) * math.sqrt(v / top)
+        if v is not None and v > 0 and top > 0
+        else MIN_BUBBLE
+        for v in values
+    ]
+
+
+def _hover(lang: Lang, p: MapPoint) -> str:
+    rows = [
+        f"<b>{_e(p.name)}</b> ({_e(p.client_id)})",
+        f"{_e(lang.gettext('Revenue TTM'))}: {lang.money(p.revenue_ttm)}",
+        f"{_e(lang.gettext('Margin TTM'))}: {lang.money(p.margin_ttm)}",
+        f"{_e(lang.gettext('Headroom'))}: {lang.money(p.headroom)}",
+    ]
+    if p.value_score is not None and p.potential_score is not None:
+        rows.append(
+            f"{_e(lang.gettext('Value score'))}: {lang.decimal(p.value_score, 0)} · "
+            f"{_e(lang.gettext('Potential score'))}: {lang.decimal(p.potential_score, 0)}"
+        )
+    rows.append(f"{_e(labels.segment_label(lang, p.segment))} · {_e(labels.risk_label(lang, p.risk_level))}")
+    return "<br>".join(rows)
+
+
+def map_axes(data: MapData) -> tuple[str, str]:
+    """Which columns the portfolio map plots, as (x, y).
+
+    (``value_score``, ``potential_score``) when the snapshot has them; else revenue against headroom, or against
+    margin when no client has a headroom (no potential assessed anywhere).
+    """
+    if data.uses_scores:
+        return ("value_score", "potential_score")
+    if any(p.headroom is not None for p in data.points):
+        return ("revenue_ttm", "headroom")
+    return ("revenue_ttm", "margin_ttm")
+
+
+def portfolio_map(data: MapData, lang: Lang, splits: tuple[float | None, float | None] = (None, None)) -> str:
+    """The portfolio map: a WebGL bubble chart (``scattergl``), one trace per risk level.
+
+    x is the current value score and y the future potential score (0-100) when the snapshot has them, with the
+    matrix splits drawn as lines (``splits``, else 50); otherwise x is revenue TTM (log scale; clients without
+    positive revenue are left out) and y the headroom (potential minus revenue). Bubble area is proportional to
+    margin TTM, or to revenue for clients without a margin; colour is the risk level. ``customdata`` carries the
+    client ID, which ``app.js`` turns into a link on click.
+    """
+    x_key, y_key = map_axes(data)
+    # Without a potential estimate a client has no headroom; it is drawn at 0 with an open marker (so the board
+    # sees it and who should assess it) rather than left out. Scores have no such neutral position.
+    fill_missing_y = y_key == "headroom"
+    points = [
+        p
+        for p in data.points
+        if getattr(p, x_key) is not None
+        and (getattr(p, y_key) is not None or fill_missing_y)
+        and (x_key != "revenue_ttm" or (p.revenue_ttm or 0) > 0)
+    ]
+    sizes = dict(
+        zip(
+            (p.client_id for p in points),
+            _bubble_sizes([p.margin_ttm if p.margin_ttm is not None else p.revenue_ttm for p in points]),
+            strict=True,
+        )
+    )
+    traces = []
+    for level in (*labels.RISK_COLOURS, None):
+        group = [p for p in points if (p.risk_level if p.risk_level in labels.RISK_COLOURS else None) == level]
+        colour = labels.RISK_COLOURS[level] if level else labels.UNKNOWN_COLOUR
+        for estimated in (True, False):
+            part = [p for p in group if (getattr(p, y_key) is not None) == estimated]
+            if not part:
+                continue
+            traces.append(
+                go.Scattergl(
+                    x=[getattr(p, x_key) for p in part],
+                    y=[getattr(p, y_key) or 0.0 for p in part],
+                    mode="markers",
+                    name=labels.risk_label(lang, level),
+                    legendgroup=level or "unknown",
+                    showlegend=estimated or not any(getattr(p, y_key) is not None for p in group),
+                    marker={
+                        "size": [sizes[p.client_id] for p in part],
+                        "color": colour,
+                        "opacity": 0.7 if estimated else 0.9,
+                        "symbol": "circle" if estimated else "circle-open",
+                        "line": {"width": 1 if estimated else 2, "color": "#ffffff" if estimated else colour},
+                    },
+                    customdata=[p.client_id for p in part],
+                    text=[_hover(lang, p) for p in part],
+                    hovertemplate="%{text}<extra></extra>",
+                )
+            )
+    if fill_missing_y and any(p.headroom is None for p in points):
+        traces.append(
+            go.Scattergl(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=lang.gettext("○ no potential estimate (drawn at 0)"),
+                marker={"symbol": "circle-open", "size": 10, "color": "#5b6b82", "line": {"width": 2}},
+                hoverinfo="skip",
+            )
+        )
+    titles = {
+        "value_score": lang.gettext("Current value score (0-100)"),
+        "potential_score": lang.gettext("Future potential score (0-100)"),
+        "revenue_ttm": lang.gettext("Revenue TTM (%(currency)s, log scale)") % {"currency": lang.currency},
+        "headroom": lang.gettext("Headroom: potential minus revenue (%(currency)s)") % {"currency": lang.currency},
+        "margin_ttm": lang.gettext("Margin TTM (%(currency)s)") % {"currency": lang.currency},
+    }
+    shapes: list[dict[str, object]] = []
+    xaxis = _axis(titles[x_key])
+    yaxis = _axis(titles[y_key])
+    if x_key == "value_score":
+        x_split = splits[0] if splits[0] is not None else 50.0
+        y_split = splits[1] if splits[1] is not None else 50.0
+        line = {"color": "#9ba9be", "width": 1, "dash": "dash"}
+        shapes = [
+            {"type": "line", "x0": x_split, "x1": x_split, "y0": 0, "y1": 100, "line": line},
+            {"type": "line", "x0": 0, "x1": 100, "y0": y_split, "y1": y_split, "line": line},
+        ]
+        xaxis["range"] = [-3, 103]
+        yaxis["range"] = [-3, 103]
+    else:
+        xaxis["type"] = "log"
+    layout = _layout(
+        lang,
+        xaxis=xaxis,
+        yaxis=yaxis,
+        shapes=shapes,
+        height=480,
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "itemsizing": "constant"},
+        margin={"l": 72, "r": 16, "t": 40, "b": 56},
+    )
+    return str(go.Figure(data=traces, layout=layout).to_json())
+
+
+def pareto_chart(curve: ParetoCurve, lang: Lang) -> str:
+    """The Pareto curve: cumulative share of revenue against the share of clients, largest first.
+
+    Draws the 80 % line, marks where the curve crosses it, and labels the curve at 10 %, 20 % and 50 % of clients.
+    """
+    x = curve.client_share
+    y = curve.revenue_share
+    traces = [
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="lines",
+            line={"color": PRIMARY, "width": 3, "shape": "linear"},
+            fill="tozeroy",
+            fillcolor="rgba(6,111,209,0.08)",
+            name=lang.gettext("Cumulative revenue"),
+            hovertext=[
+                _e(
+                    lang.gettext("%(clients)s of clients make %(revenue)s of revenue")
+                    % {"clients": lang.percent(xs), "revenue": lang.percent(ys)}
+                )
+                for xs, ys in zip(x, y, strict=True)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    ]
+    annotations: list[dict[str, object]] = []
+    if curve.clients:
+        n = curve.clients
+        crossing = curve.clients_for_80 / n
+        traces.append(
+            go.Scatter(
+                x=[crossing],
+                y=[next((ys for xs, ys in zip(x, y, strict=True) if xs >= crossing - 1e-12), 1.0)],
+                mode="markers",
+                marker={"size": 10, "color": "#d63939"},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        annotations.append(
+            {
+                "x": crossing,
+                "y": 0.8,
+                "xanchor": "left",
+                "yanchor": "top",
+                "showarrow": False,
+                "xshift": 8,
+                "yshift": -6,
+                "text": _e(
+                    lang.ngettext(
+                        "%(clients)s client (%(share)s) makes 80%% of revenue",
+                        "%(clients)s clients (%(share)s) make 80%% of revenue",
+                        curve.clients_for_80,
+                    )
+                    % {"clients": lang.number(curve.clients_for_80), "share": lang.percent(crossing)}
+                ),
+                "font": {"color": "#d63939"},
+                "bgcolor": "rgba(255,255,255,0.85)",
+            }
+        )
+        label_x, label_y = [], []
+        for target in (0.1, 0.2, 0.5):
+            rank = max(1, math.ceil(target * n))
+            share = next((ys for xs, ys in zip(x, y, strict=True) if xs >= rank / n - 1e-12), None)
+            if share is not None and rank < n:
+                label_x.append(rank / n)
+                label_y.append(share)
+        traces.append(
+            go.Scatter(
+                x=label_x,
+                y=label_y,
+                mode="markers+text",
+                marker={"size": 7, "color": PRIMARY},
+                text=[lang.percent(v, 0) for v in label_y],
+                textposition="top left",
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    layout = _layout(
+        lang,
+        xaxis=_axis(lang.gettext("Share of clients, largest first"), tickformat=".0%", range=[0, 1.0]),
+        yaxis=_axis(lang.gettext("Cumulative share of revenue"), tickformat=".0%", range=[0, 1.05]),
+        shapes=[
+            {
+                "type": "line",
+                "x0": 0,
+                "x1": 1,
+                "y0": 0.8,
+                "y1": 0.8,
+                "line": {"color": "#d63939", "width": 1, "dash": "dash"},
+            }
+        ],
+        annotations=annotations,
+        showlegend=False,
+        height=360,
+    )
+    return str(go.Figure(data=traces, layout=layout).to_json())
+
+
+def contributions_chart(contributions: dict[str, float], lang: Lang) -> str:
+    """Score breakdown: one horizontal bar per criterion, its points in the score, largest at the top."""
+    items = sorted(contributions.items(), key=lambda kv: kv[1])
+    names = [labels.criterion_label(lang, k) for k, _ in items]
+    values = [v for _, v in items]
+    hover = [
+        f"<b>{_e(name)}</b>: {lang.decimal(v, 1)}<br>{_e(labels.criterion_description(lang, k))}"
+        for name, (k, v) in zip(names, items, strict=True)
+    ]
+    trace = go.Bar(
+        x=values,
+        y=names,
+        orientation="h",
+        marker={"color": [PRIMARY if v >= 0 else "#d63939" for v in values]},
+        text=[lang.decimal(v, 1) for v in values],
+        textposition="outside",
+        cliponaxis=False,
+        hovertext=hover,
+        hovertemplate="%{hovertext}<extra></extra>",
+    )
+    layout = _layout(
+        lang,
+        xaxis=_axis(lang.gettext("Points in the score")),
+        yaxis={"automargin": True},
+        height=max(220, 44 * len(items) + 80),
+        margin={"l": 16, "r": 40, "t": 8, "b": 48},
+        showlegend=False,
+    )
+    return str(go.Figure(data=[trace], layout=layout).to_json())
+
+
+def history_chart(months: list[MonthValue], lang: Lang) -> str:
+    """Monthly revenue (bars) and margin (line) over the months given."""
+    x = [m.month.isoformat() for m in months]
+    traces = [
+        go.Bar(
+            x=x,
+            y=[m.revenue for m in months],
+            name=lang.gettext("Revenue"),
+            marker={"color": PRIMARY},
+            hovertext=[f"{lang.month(m.month)}: {lang.money(m.revenue)}" for m in months],
+            hovertemplate="%{hovertext}<extra></extra>",
+        ),
+        go.Scatter(
+            x=x,
+            y=[m.margin for m in months],
+            name=lang.gettext("Margin"),
+            mode="lines+markers",
+            line={"color": MARGIN_COLOUR, "width": 2},
+            connectgaps=False,
+            hovertext=[f"{lang.month(m.month)}: {lang.money(m.margin)}" for m in months],
+            hovertemplate="%{hovertext}<extra></extra>",
+        ),
+    ]
+    layout = _layout(
+        lang,
+        xaxis=_axis("", type="date", tickformat="%m.%Y" if lang.code == "pl" else "%b %Y"),
+        yaxis=_axis(lang.currency),
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        height=320,
+        bargap=0.25,
+        margin={"l": 64, "r": 16, "t": 32, "b": 40},
+    )
+    return str(go.Figure(data=traces, layout=layout).to_json())

@@ -1,0 +1,60 @@
+"""The overview: KPIs, portfolio map, Pareto curve, segments and top alerts of the clients in the user's scope.
+
+One page for every role: the board sees the whole portfolio, a manager their team, a rep their own clients; the
+numbers are aggregated over the scoped rows of the snapshot (:mod:`salesfolio.web.queries`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from salesfolio.store.models import ROLES
+from salesfolio.web import charts, queries
+from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep
+from salesfolio.web.i18n import N_
+from salesfolio.web.schemas import client_detail
+from salesfolio.web.security import content_security_policy
+from salesfolio.web.templating import NavItem, render
+
+router = APIRouter(include_in_schema=False)
+NAV = [NavItem("overview", N_("Overview"), ROLES, "home")]
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _splits(summary: dict[str, object]) -> tuple[float | None, float | None]:
+    """The value and potential scores the analysis split the matrix at (``summary["matrix_splits"]``)."""
+    splits = summary.get("matrix_splits") if isinstance(summary, dict) else None
+    if not isinstance(splits, dict):
+        return (None, None)
+    return (_number(splits.get("value")), _number(splits.get("potential")))
+
+
+@router.get("/", name="overview")
+def overview(
+    request: Request, db: DbSession, user: AnyUser, scope: Scope, snapshot: SnapshotDep, lang: LangDep
+) -> Response:
+    """The overview page of the chosen (default: newest) snapshot."""
+    if snapshot is None:
+        return render(request, "overview.html", {"empty": True})
+    kpis = queries.portfolio_kpis(db, snapshot.id, scope)
+    map_data = queries.map_points(db, snapshot.id, scope)
+    curve = queries.pareto_curve(db, snapshot.id, scope)
+    x_key, y_key = charts.map_axes(map_data)
+    context = {
+        "empty": False,
+        "kpis": kpis,
+        "map_data": map_data,
+        "map_axes": (x_key, y_key),
+        "map_figure": charts.portfolio_map(map_data, lang, _splits(snapshot.summary or {})),
+        "pareto": curve,
+        "pareto_figure": charts.pareto_chart(curve, lang),
+        "segments": queries.segment_summary(db, snapshot.id, scope),
+        "alerts": [(row, client_detail(row).signals) for row in queries.top_alerts(db, snapshot.id, scope)],
+        "scope": scope,
+    }
+    webgl = {"Content-Security-Policy": content_security_policy(webgl=True)}
+    return render(request, "overview.html", context, headers=webgl)
