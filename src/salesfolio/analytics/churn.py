@@ -510,7 +510,7 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no ty
     there is no such column. A model trained at earlier cut-offs then compares clients with their peers of the
     same date, and a level shift between dates (the business growing, inflation, a season, or early cut-offs
     whose 12- and 24-month windows reach before the first invoice line) is not read as a change in risk. On
-    the data of ``docs/churn.md`` ranks moved the backtest AUC by -0.014 to +0.020 against raw values, but on
+    the data of ``docs/models.md`` ranks moved the backtest AUC by -0.014 to +0.020 against raw values, but on
     the synthetic set, whose earliest training cut-off had only 12 months of history, raw values gave a Brier
     score worse than predicting the base rate (0.282 against 0.252) and ranks did not (0.147). The price:
     ``X`` passed to :meth:`predict_proba` must be a whole population (all clients scored at one date), not a
@@ -528,7 +528,7 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no ty
     learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization
         Booster options; defaults 0.1, 500, 15, 40, 1.0: small, regularised trees, because churn data sets are
         small and noisy (hundreds to thousands of clients per cut-off). A rate of 0.05 gave the same backtest
-        AUC within 0.01 on the data of ``docs/churn.md`` with twice the trees, so twice the scoring time.
+        AUC within 0.01 on the data of ``docs/models.md`` with twice the trees, so twice the scoring time.
     early_stopping
         Stop adding trees when the log-loss on a 20 % validation split of the training rows has not improved
         for 20 iterations (default ``True``, so the number of trees is chosen from the training data alone).

@@ -6,7 +6,7 @@ ends by ``as_of``, the client features computed from the tables as they stood at
 :func:`~salesfolio.analytics.churn.churn_labels`. :func:`predict_churn` trains
 :class:`~salesfolio.analytics.churn.ChurnModel` on them and scores the clients at ``as_of``.
 
-Backtest protocol (:func:`churn_backtest`; ``docs/churn.md``; baselines after the project's churn-baselines
+Backtest protocol (:func:`churn_backtest`; ``docs/models.md``; baselines after the project's churn-baselines
 note):
 
 1. Evaluation cut-offs ``E_1 = as_of - N months`` (its outcome window ends at ``as_of``), ``E_2 = E_1 - step``,

@@ -240,20 +240,10 @@ def _forecast(lines: ir.Table, as_of: dt.date, cfg: AnalysisConfig) -> tuple[pd.
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")
             bt = forecast_backtest(lines, cutoff=cutoff, horizon_days=holdout_days)
-        report["backtest"] = bt.to_dict(include_clients=False) if _accepts_flag(bt) else _trim(bt.to_dict())
+        report["backtest"] = bt.to_dict(include_clients=False)
     except ValueError as exc:
         report["backtest"] = {"status": "insufficient_data", "message": str(exc)}
     return forecast, report
-
-
-def _accepts_flag(report: Any) -> bool:
-    import inspect
-
-    return "include_clients" in inspect.signature(report.to_dict).parameters
-
-
-def _trim(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in report.items() if k != "clients"}
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
