@@ -107,8 +107,10 @@ def analyse_portfolio(
     if models:
         churn_probability, churn_reasons, report = _churn(tables, as_of, cfg)
         model_reports["churn"] = report
-        if report.get("status") != "ok" or not report.get("show_model", False):
-            warnings.append(f"churn model: {report.get('message') or report.get('verdict')}")
+        if report.get("status") != "ok":
+            warnings.append(f"churn model not available: {report.get('message')}")
+        elif not report.get("show_model", False):
+            warnings.append(f"churn model not used for revenue at risk: {report.get('recommendation')}")
 
     risk = revenue_at_risk(features, signals, churn_probability, config=cfg).set_index(CLIENT_ID).reindex(ids)
 

@@ -33,6 +33,33 @@ def percent(value: Any) -> str:
     return f"{100 * float(value):.1f} %"
 
 
+def forecast_sentence(report: dict[str, Any]) -> str:
+    """One sentence on the forecast and how far its backtest says to trust it.
+
+    >>> text = forecast_sentence({"status": "ok", "horizon_months": 24, "n_clients": 381, "backtest": {
+    ...     "horizon_days": 364, "total_error_pct_purchases": 8.2, "total_error_pct_revenue": 5.3,
+    ...     "correlation_purchases": 0.88}})
+    >>> text.split("; ")[1]
+    'backtest on the last 364 days: purchases +8.2 %, revenue +5.3 %, client-level correlation 0.88.'
+    """
+    if report.get("status") not in ("ok", "poor_fit"):
+        return str(report.get("message") or report.get("status"))
+    text = f"BG/NBD + Gamma-Gamma for {report.get('n_clients', 0):,} clients over {report.get('horizon_months')} months"
+    if report.get("status") == "poor_fit":
+        text += f" (poor fit: {report.get('message')})"
+    bt = report.get("backtest") or {}
+    if bt.get("total_error_pct_purchases") is not None:
+        text += (
+            f"; backtest on the last {bt.get('horizon_days')} days: "
+            f"purchases {bt['total_error_pct_purchases']:+.1f} %, "
+            f"revenue {bt.get('total_error_pct_revenue') or 0:+.1f} %, "
+            f"client-level correlation {bt.get('correlation_purchases') or 0:.2f}"
+        )
+    elif bt.get("message"):
+        text += f"; no backtest: {bt['message']}"
+    return text + "."
+
+
 def print_analysis_summary(console: Console, run: AnalysisRun, *, currency: str, top: int = 10) -> None:
     """Print KPIs, segments, top risks, top headroom, model verdicts and warnings."""
     result = run.result
@@ -80,9 +107,11 @@ def print_analysis_summary(console: Console, run: AnalysisRun, *, currency: str,
             )  # fmt: skip
         console.print(room_table)
 
-    for name, report in result.models.items():
-        verdict = report.get("verdict") or report.get("message") or report.get("status")
-        if verdict:
-            console.print(f"[bold]{name}[/]: {verdict}", highlight=False)
+    churn = result.models.get("churn")
+    if churn:
+        console.print(f"[bold]Churn model[/]: {churn.get('verdict') or churn.get('message')}", highlight=False)
+    forecast = result.models.get("forecast")
+    if forecast:
+        console.print(f"[bold]Purchase forecast[/]: {forecast_sentence(forecast)}", highlight=False)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
