@@ -81,6 +81,7 @@ class Warehouse:
         self.con = con
         self.url = url
         self._tx_depth = 0
+        self._tx_cursor: Any = None
 
     # -- opening ---------------------------------------------------------------------------------------------
     @classmethod
@@ -89,8 +90,9 @@ class Warehouse:
 
         ``duckdb:///file.duckdb`` (relative to ``base_dir``, the workspace folder; four slashes for an absolute
         path, as in SQLAlchemy URLs),
-        ``duckdb://`` (in memory), ``sqlite:///path/file.db``, ``postgres://user@host:5432/db``, or
-        ``pyspark://`` / ``spark://local[*]`` (a local Spark session; needs the ``spark`` extra).
+        ``duckdb://`` (in memory), ``sqlite:///path/file.db``, ``postgres://user@host:5432/db``,
+        ``pyspark://`` / ``pyspark://local[N]`` / ``spark://local[N]`` (a local Spark session) or
+        ``spark://host:7077`` (a Spark cluster); Spark needs the ``spark`` extra (see :func:`_connect_spark`).
         """
         try:
             if url.startswith("duckdb://"):
@@ -111,7 +113,7 @@ class Warehouse:
                     db = base_dir / db
                 con = ibis.sqlite.connect(str(db) if db else None)
             elif url.startswith(("pyspark://", "spark://")):
-                con = _connect_spark(url)
+                con = _connect_spark(url, base_dir)
             else:
                 con = ibis.connect(url)
         except Exception as exc:
@@ -199,11 +201,31 @@ class Warehouse:
         """Replace the whole canonical table ``name`` with ``data`` (used by the demo and by tests)."""
         spec = contract_table(name)
         arrow = conform(data, spec)
-        self.con.create_table(name, arrow, overwrite=True)
+        self.create_from_arrow(name, arrow, overwrite=True)
         return int(arrow.num_rows)
 
+    def create_from_arrow(self, name: str, data: pa.Table, *, overwrite: bool = False) -> None:
+        """Create table ``name`` from Arrow data (staging tables; canonical ones go through :meth:`replace`).
+
+        Spark gets the Arrow table directly (``createDataFrame(pyarrow.Table)``, PySpark >= 4.0): through Ibis it
+        would pass through pandas, where a missing string becomes the text ``"NaN"`` and a missing float a NaN
+        that Spark does not count as null.
+        """
+        if self.backend == "pyspark":
+            frame = self.con._session.createDataFrame(data)
+            frame.write.saveAsTable(name, format="parquet", mode="overwrite" if overwrite else "errorifexists")
+        else:
+            self.con.create_table(name, data, overwrite=overwrite)
+
     def raw_sql(self, sql: str) -> Any:
-        """Run SQL on the backend (engine-specific maintenance only; analytics use Ibis expressions)."""
+        """Run SQL on the backend (engine-specific maintenance only; analytics use Ibis expressions).
+
+        Inside :meth:`transaction` on PostgreSQL and SQLite the statement runs on the transaction's cursor: Ibis's
+        own ``raw_sql`` rolls back on an error, which psycopg forbids inside a transaction block, so the engine's
+        error (a violated constraint, say) would surface as "Explicit rollback() forbidden" instead.
+        """
+        if self._tx_cursor is not None:
+            return self._tx_cursor.execute(sql)
         return self.con.raw_sql(sql)
 
     def append_arrow(self, name: str, data: pa.Table) -> None:
@@ -214,7 +236,9 @@ class Warehouse:
         """
         if not data.num_rows:
             return
-        if self.backend == "duckdb":
+        if self.backend == "pyspark":  # straight from Arrow, see create_from_arrow
+            self.con._session.createDataFrame(data).write.insertInto(name)
+        elif self.backend == "duckdb":
             raw = self.con.con
             view = f"_arrow_{uuid.uuid4().hex[:10]}"
             raw.register(view, data)
@@ -263,8 +287,12 @@ class Warehouse:
                 raise
             raw.commit()
         elif hasattr(self.con, "begin"):
-            with self.con.begin():
-                yield
+            with self.con.begin() as cursor:
+                self._tx_cursor = cursor
+                try:
+                    yield
+                finally:
+                    self._tx_cursor = None
         else:  # engines without transactions (Spark): best effort
             yield
 
@@ -283,7 +311,7 @@ class Staging:
         """Add rows (conformed to the contract schema) to the staging table."""
         arrow = conform(data, self.spec)
         if not self._created:
-            self.warehouse.con.create_table(self.name, arrow)
+            self.warehouse.create_from_arrow(self.name, arrow)
             self._created = True
         else:
             self.warehouse.append_arrow(self.name, arrow)
@@ -302,14 +330,35 @@ class Staging:
             return 0
         wh = self.warehouse
         wh.ensure(self.spec.name)
-        target, stage = _ident(self.spec.name), _ident(self.name)
         key = ("invoice_id",) if self.spec.name == "invoice_lines" else self.spec.key
+        if wh.backend == "pyspark":
+            self._rewrite(key)
+            return self.rows
+        target, stage = _ident(self.spec.name), _ident(self.name)
         match = " AND ".join(f"s.{_ident(k)} = {target}.{_ident(k)}" for k in key)
         cols = ", ".join(_ident(c) for c in self.spec.names)
         with wh.transaction():
             wh.raw_sql(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {match})")
             wh.raw_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}")
         return self.rows
+
+    def _rewrite(self, key: tuple[str, ...]) -> None:
+        """Merge where plain tables have no DELETE (Spark): rewrite the canonical table, then swap it in.
+
+        The new table is (canonical rows whose key is not staged) UNION ALL (staged rows), written in full to a
+        side table before the canonical one is touched (Spark cannot overwrite a table it is reading). Then the
+        canonical table is dropped and the side table renamed to it; should that last step fail, the rows are in
+        ``_merge_<table>_<id>``. Spark has no transactions: a reader during the swap may find no table.
+        """
+        con = self.warehouse.con
+        names = self.spec.names
+        target, stage = con.table(self.spec.name), con.table(self.name)
+        kept = target.anti_join(stage.select(*key).distinct(), list(key))
+        merged = kept.select(*names).union(stage.select(*names))
+        swap = f"_merge_{self.spec.name}_{uuid.uuid4().hex[:10]}"
+        con.create_table(swap, merged)
+        con.drop_table(self.spec.name)
+        con.rename_table(swap, self.spec.name)
 
     def drop(self) -> None:
         """Remove the staging table (idempotent)."""
@@ -319,20 +368,59 @@ class Staging:
             self._created = False
 
 
-def _connect_spark(url: str) -> Any:
-    """A local Spark session for ``pyspark://`` or ``spark://local[N]`` (SPARK_LOCAL_IP pinned to loopback)."""
+def _connect_spark(url: str, base_dir: Path | None = None) -> Any:
+    """A Spark session through Ibis for ``pyspark://[master]`` or ``spark://...`` (SPARK_LOCAL_IP pinned to loopback).
+
+    ``pyspark://`` means ``local[*]``; ``pyspark://local[2]`` and ``spark://local[2]`` a local session with two
+    cores; ``spark://host:7077`` a standalone cluster, whose warehouse folder and catalog come from the cluster's
+    ``spark-defaults.conf`` (``SPARK_CONF_DIR``).
+
+    A local session keeps its tables in a folder, never in the current directory: with ``base_dir`` (a workspace)
+    in ``base_dir/spark-warehouse``, catalogued in an embedded Derby metastore in ``base_dir/spark-metastore``, so
+    they are there again in the next process (one process at a time, as Derby allows); without ``base_dir`` in a
+    temporary folder removed at exit, with an in-memory catalog. Arrow transfer to and from pandas is on, the
+    progress bar off, Spark's own log at ERROR.
+    """
+    import atexit
     import os
+    import shutil
+    import tempfile
 
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise WarehouseError("the Spark warehouse needs the 'spark' extra: pip install 'salesfolio[spark]'") from exc
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    master = url.split("://", 1)[1] or "local[*]"
-    session = (
-        SparkSession.builder.master(master)
+    rest = url.split("://", 1)[1]
+    local = url.startswith("pyspark://") or rest.startswith("local")
+    builder = (
+        SparkSession.builder.master((rest or "local[*]") if local else url)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    metastore: Path | None = None
+    if local and base_dir is None:
+        folder = Path(tempfile.mkdtemp(prefix="salesfolio-spark-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        builder = builder.config("spark.sql.warehouse.dir", str(folder / "spark-warehouse"))
+        builder = builder.config("spark.sql.catalogImplementation", "in-memory")
+    elif local and base_dir is not None:
+        folder = base_dir.resolve()
+        metastore = folder / "spark-metastore"
+        metastore.mkdir(parents=True, exist_ok=True)
+        builder = builder.config("spark.sql.warehouse.dir", str(folder / "spark-warehouse"))
+        builder = builder.config("spark.sql.catalogImplementation", "hive")
+        builder = builder.config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true",
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    if metastore is not None:
+        # Derby writes derby.log into derby.system.home (default: the current directory). It boots at the first
+        # catalog access, so setting the property here is in time, also in a JVM that ran a session before.
+        jvm: Any = session._jvm
+        jvm.java.lang.System.setProperty("derby.system.home", str(metastore))
     return ibis.pyspark.connect(session)

@@ -130,10 +130,13 @@ class Workspace:
 
     @property
     def secret_key(self) -> str:
-        """The key that signs sessions and CSRF tokens: ``SALESFOLIO_SECRET_KEY`` or the workspace's own."""
+        """The key that signs sessions and CSRF tokens: ``SALESFOLIO_SECRET_KEY`` or the workspace's own.
+
+        In production an explicit key of at least 32 characters is required (:meth:`Settings.check_production`).
+        """
+        self.settings.check_production()
         if self.settings.secret_key:
             return self.settings.secret_key
-        self.settings.check_production()
         secret = self.path / SECRET_FILE
         if not secret.exists():
             secret.write_text(secrets.token_urlsafe(48), encoding="utf-8")

@@ -31,7 +31,7 @@ class RunStaging(Staging):
         arrow = arrow.append_column("_file", pa.array(np.full(arrow.num_rows, file_index, dtype=np.int32)))
         arrow = arrow.append_column("_row", pa.array(np.asarray(rows, dtype=np.int64)))
         if not self._created:
-            self.warehouse.con.create_table(self.name, arrow)
+            self.warehouse.create_from_arrow(self.name, arrow)
             self._created = True
         else:
             self.warehouse.append_arrow(self.name, arrow)
