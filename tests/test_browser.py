@@ -94,7 +94,16 @@ def page(browser):
     page.add_init_script(CSP_PROBE)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
+    # A request the browser itself aborts because the page navigated on (net::ERR_ABORTED, e.g. the favicon of
+    # a page left quickly under load) is not a failure of the app; every other failure is.
+    page.on(
+        "requestfailed",
+        lambda request: (
+            None
+            if "ERR_ABORTED" in (request.failure or "")
+            else errors.append(f"request failed: {request.url} ({request.failure})")
+        ),
+    )
     page.on(
         "response",
         lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,

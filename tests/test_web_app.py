@@ -32,7 +32,16 @@ def test_app_state_and_nothing_at_import(world: World) -> None:
     app = world.app
     assert app.state.workspace is world.workspace
     assert set(app.state.translations) == set(LANGUAGES)
-    assert [item.endpoint for item in app.state.nav] == ["overview", "clients"]
+    assert [item.endpoint for item in app.state.nav] == [
+        "overview",
+        "clients",
+        "segments",
+        "team",
+        "models",
+        "imports",
+        "analyses",
+        "settings",
+    ]
     # a second app for the same workspace is independent (no module-level state)
     other = create_app(world.workspace)
     assert other is not app and other.state.throttle is not app.state.throttle

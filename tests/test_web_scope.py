@@ -42,6 +42,22 @@ PUBLIC = {
 }
 """Routes that answer without a login (they carry no client data)."""
 
+RESTRICTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GET", "/imports"): ("admin",),
+    ("POST", "/imports"): ("admin",),
+    ("GET", "/imports/{job_id}"): ("admin",),
+    ("POST", "/imports/{job_id}/confirm"): ("admin",),
+    ("POST", "/imports/{job_id}/discard"): ("admin",),
+    ("GET", "/settings"): ("admin",),
+    ("POST", "/settings"): ("admin",),
+    ("POST", "/settings/preview"): ("admin",),
+    ("GET", "/analyses"): ("admin", "board"),
+    ("POST", "/analyses"): ("admin", "board"),
+    ("GET", "/analyses/jobs/{job_id}"): ("admin", "board"),
+}
+"""Routes for some roles only (they read every client or none): every other role must get 403 (checked below)."""
+SAMPLE_PARAMS = {"job_id": {"/imports": "0123456789abcdef", "/analyses": "1"}}
+
 OWN = {"anna": ("C001", "Alfa Sp. z o.o."), "maria": ("C001", "Alfa Sp. z o.o.")}
 FOREIGN = [("C101", "Beta Logistics"), ("C102", "Gamma Ltd")]
 """Rep R2's clients: neither anna (rep R1) nor maria (manager of team North) may see them."""
@@ -58,6 +74,10 @@ QUERIES = [
     "?risk=medium&abc=A",
     "?sort=name&order=desc",
     "?page=2",
+    "?cell=owner%3DR2",  # the Segments page's selected cell (a query string in one parameter)
+    "?view=heatmap&by=region&cell=region%3D%C5%9Al%C4%85sk%26segment%3Dmaintain",
+    "?view=zones&cell=zone%3DB",
+    "?zone=B",
 ]
 
 BODIES = {
@@ -108,7 +128,7 @@ def test_route_table_is_known(world: World) -> None:
     """Fails when a route has a path parameter other than client_id, or changes state without a client_id."""
     unknown = []
     for method, path, params in routes(world):
-        if (method, path) in PUBLIC or path.startswith("/static/"):
+        if (method, path) in PUBLIC or path.startswith("/static/") or (method, path) in RESTRICTED:
             continue
         if params - {"client_id"}:
             unknown.append((method, path, "path parameters"))
@@ -161,7 +181,7 @@ def test_list_search_export_chart_routes_never_show_foreign_clients(world: World
     own_id = OWN[username][0]
     checked = []
     for method, path, params in routes(world):
-        if method != "GET" or params or (method, path) in PUBLIC:
+        if method != "GET" or params or (method, path) in PUBLIC or (method, path) in RESTRICTED:
             continue
         shows_clients = False
         for query in QUERIES:
@@ -221,3 +241,28 @@ def test_user_without_rep_id_or_team_sees_nothing(world: World) -> None:
         assert list_clients(db, world.snapshot_id, ClientScope("none"), ClientQuery()).total == 0
         assert portfolio_kpis(db, world.snapshot_id, ClientScope("none")).clients == 0
         assert list_clients(db, world.snapshot_id, ClientScope("all"), ClientQuery()).total == 7
+
+
+def _fill(path: str) -> str:
+    for name, by_prefix in SAMPLE_PARAMS.items():
+        for prefix, value in by_prefix.items():
+            if path.startswith(prefix):
+                path = path.replace("{" + name + "}", value)
+    return path
+
+
+@pytest.mark.parametrize("username", ["admin", "board", "maria", "anna"])
+def test_restricted_routes_refuse_other_roles(world: World, username: str) -> None:
+    """Each route of RESTRICTED answers 403 to the roles it does not name, and not 403 to those it does."""
+    known = {(method, path) for method, path, _params in routes(world)}
+    assert set(RESTRICTED) <= known, set(RESTRICTED) - known
+    http = world.login(username)
+    token = csrf_of(http)
+    role = {"admin": "admin", "board": "board", "maria": "manager", "anna": "rep"}[username]
+    for (method, path), roles in RESTRICTED.items():
+        response = call(http, method, _fill(path), token)
+        if role in roles:
+            assert response.status_code != 403, (username, method, path)
+            assert response.status_code < 500, (username, method, path, response.status_code)
+        else:
+            assert response.status_code == 403, (username, method, path, response.status_code)

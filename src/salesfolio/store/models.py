@@ -122,8 +122,8 @@ class SnapshotClient(Base):
     headroom: Mapped[float | None] = mapped_column(Float, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
     band: Mapped[str | None] = mapped_column(String(20), default=None)
-    abc_revenue: Mapped[str | None] = mapped_column(String(1), default=None)
-    abc_margin: Mapped[str | None] = mapped_column(String(1), default=None)
+    abc_revenue: Mapped[str | None] = mapped_column(String(10), default=None)
+    abc_margin: Mapped[str | None] = mapped_column(String(10), default=None)
     segment: Mapped[str | None] = mapped_column(String(30), default=None)
     cts_segment: Mapped[str | None] = mapped_column(String(30), default=None)
     rfm_segment: Mapped[str | None] = mapped_column(String(30), default=None)
@@ -167,3 +167,51 @@ class AuditEntry(Base):
     object_type: Mapped[str | None] = mapped_column(String(50), default=None)
     object_id: Mapped[str | None] = mapped_column(String(100), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+IMPORT_STATUSES = ("validated", "failed", "loaded", "discarded")
+"""validated: checked, waiting for confirmation; failed: the check or the load found errors; loaded: in the
+warehouse; discarded: the admin dropped it (its files are deleted)."""
+
+
+class ImportJob(Base):
+    """An upload through the web app: its files, the validation (dry-run) report and, once confirmed, the load.
+
+    ``id`` is random (hex) and names the upload's folder ``uploads/<id>/`` in the workspace; ``files`` lists the
+    stored names and sizes in bytes, ``report`` the dry run's :meth:`salesfolio.ingest.ImportReport.to_dict` and
+    ``load_report`` the real import's.
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="validated")
+    table: Mapped[str | None] = mapped_column(String(40), default=None)
+    mapping_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    files: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    load_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_by: Mapped[str | None] = mapped_column(String(80), default=None)
+
+
+ANALYSIS_STATUSES = ("queued", "running", "done", "failed")
+
+
+class AnalysisJob(Base):
+    """An analysis run requested from the web app and carried out in the background (see services.jobs)."""
+
+    __tablename__ = "analysis_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id", ondelete="SET NULL"), default=None)

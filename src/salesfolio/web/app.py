@@ -36,7 +36,7 @@ from salesfolio.web.assets import STATIC_DIR, check_vendor_assets, plotly_css, p
 from salesfolio.web.deps import LoginRequired
 from salesfolio.web.i18n import N_, load_catalogues
 from salesfolio.web.queries import FilterOptionsCache
-from salesfolio.web.routes import api, auth, clients, overview
+from salesfolio.web.routes import analyses, api, auth, clients, imports, models, overview, segments, settings, team
 from salesfolio.web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeadersMiddleware, verify_csrf
 from salesfolio.web.templating import NavItem, make_templates, render
 from salesfolio.workspace import Workspace
@@ -62,7 +62,7 @@ ERROR_TEXTS: dict[int, tuple[str, str]] = {
     ),
 }
 
-ROUTE_MODULES = (overview, clients, auth, api)
+ROUTE_MODULES = (overview, clients, segments, team, models, imports, analyses, settings, auth, api)
 """Route modules in navigation order; each has ``router`` and ``NAV``."""
 
 

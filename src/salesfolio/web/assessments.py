@@ -1,4 +1,4 @@
-"""Entering an assessment: validate the values (form and API share the rules) and save them with an audit entry.
+"""Entering an assessment: validate the values (form and API share the rules); saving is a service.
 
 An assessment is the team's judgement of a client for a month: yearly purchasing ``potential`` (workspace
 currency, >= 0), ``relationship`` and ``strategic_fit`` (whole numbers 1-5) and a ``note`` (at most 2000
@@ -7,7 +7,8 @@ characters). At least one of the three values must be given. The period is a cal
 client and period, as in the warehouse's ``assessments`` table); the audit entry keeps the previous values.
 
 The form accepts numbers as people type them in their language (``1 250 000,50`` in Polish, ``1,250,000.50`` in
-English: :func:`babel.numbers.parse_decimal`); every message names the field and what is expected.
+English: :func:`babel.numbers.parse_decimal`); every message names the field and what is expected. Saving (one
+transaction with its audit entry) is :func:`salesfolio.services.assessments.save_assessment`, re-exported here.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from babel.numbers import NumberFormatError, parse_decimal
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from salesfolio.analytics.timeseries import add_months
-from salesfolio.services import audit
-from salesfolio.store.models import Assessment, SnapshotClient, User, utcnow
+from salesfolio.services.assessments import AssessmentValues, save_assessment
 from salesfolio.web.i18n import N_, Lang
+
+__all__ = ["AssessmentValues", "Problem", "check_values", "last_period", "parse_form", "save_assessment"]
 
 NOTE_MAX = 2000
 POTENTIAL_MAX = 1e15
@@ -42,17 +42,6 @@ MSG_RELATIONSHIP = N_("Relationship must be a whole number from 1 to 5.")
 MSG_FIT = N_("Strategic fit must be a whole number from 1 to 5.")
 MSG_NOTE = N_("The note can have at most %(max)s characters.")
 MSG_NOTHING = N_("Enter at least one of potential, relationship or strategic fit.")
-
-
-@dataclass(frozen=True)
-class AssessmentValues:
-    """Validated values of one assessment."""
-
-    period: dt.date
-    potential: float | None
-    relationship: int | None
-    strategic_fit: int | None
-    note: str
 
 
 @dataclass(frozen=True)
@@ -141,49 +130,3 @@ def parse_form(form: Mapping[str, str], lang: Lang, today: dt.date) -> tuple[Ass
         if p.field not in failed_fields and not (p.field == "__all__" and problems)
     )
     return (None, problems) if problems else (values, [])
-
-
-def save_assessment(db: Session, client: SnapshotClient, values: AssessmentValues, user: User) -> Assessment:
-    """Insert or replace the client's assessment for the period, with an audit entry; commits.
-
-    ``client`` is the row a scoped :func:`salesfolio.web.queries.get_client` returned, so only a client the user
-    may see can be assessed.
-    """
-    existing = db.scalars(
-        select(Assessment).where(Assessment.client_id == client.client_id, Assessment.period == values.period)
-    ).first()
-    new = {
-        "potential": values.potential,
-        "relationship": values.relationship,
-        "strategic_fit": values.strategic_fit,
-        "note": values.note,
-    }
-    if existing is None:
-        row = Assessment(client_id=client.client_id, period=values.period, entered_by=user.username, **new)
-        db.add(row)
-        action, previous = "assessment.add", None
-    else:
-        row = existing
-        previous = {
-            "potential": row.potential,
-            "relationship": row.relationship,
-            "strategic_fit": row.strategic_fit,
-            "note": row.note,
-        }
-        for key, value in new.items():
-            setattr(row, key, value)
-        row.entered_by = user.username
-        row.entered_at = utcnow()
-        action = "assessment.update"
-    audit.record(
-        db,
-        action,
-        username=user.username,
-        object_type="client",
-        object_id=client.client_id,
-        period=values.period.isoformat(),
-        values=new,
-        previous=previous,
-    )
-    db.commit()
-    return row

@@ -56,6 +56,7 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("expected_loss", N_("Revenue at risk"), "money"),
     ExportColumn("n_signals", N_("Signals"), "number"),
     ExportColumn("churn_probability", N_("Churn probability"), "percent"),
+    ExportColumn("p_alive", N_("P(alive)"), "percent"),
     ExportColumn("expected_revenue", N_("Expected revenue"), "money"),
 )
 

@@ -175,7 +175,7 @@ class WhitespaceItem(BaseModel):
 
 
 class Forecast(BaseModel):
-    """Purchase forecast (BG/NBD and Gamma-Gamma) over the workspace's horizon."""
+    """Purchase forecast (BG/NBD and Gamma-Gamma) over the snapshot's horizon (``forecast_horizon_months``)."""
 
     p_alive: float | None = None
     expected_purchases: float | None = None
@@ -223,6 +223,11 @@ def _as_float(value: Any) -> float | None:
 
 def _as_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _first(*values: Any) -> float | None:
+    """The first of ``values`` that is a finite number (the analysis keeps the forecast in columns and features)."""
+    return next((number for number in map(_as_float, values) if number is not None), None)
 
 
 def client_detail(row: SnapshotClient) -> ClientDetail:
@@ -285,9 +290,9 @@ def client_detail(row: SnapshotClient) -> ClientDetail:
         signals=signals,
         whitespace=whitespace,
         forecast=Forecast(
-            p_alive=_as_float(forecast.get("p_alive")),
-            expected_purchases=_as_float(forecast.get("expected_purchases")),
-            expected_revenue=_as_float(forecast.get("expected_revenue")),
+            p_alive=_first(forecast.get("p_alive"), row.p_alive),
+            expected_purchases=_first(forecast.get("expected_purchases"), features.get("expected_purchases")),
+            expected_revenue=_first(forecast.get("expected_revenue"), row.expected_revenue),
         ),
         churn=Churn(probability=_as_float(churn.get("probability")), reasons=reasons),
     )

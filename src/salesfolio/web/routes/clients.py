@@ -30,6 +30,7 @@ from salesfolio.web.deps import (
     open_warehouse,
 )
 from salesfolio.web.i18n import N_, Lang
+from salesfolio.web.routes.models import churn_model_shown, client_churn, client_forecast
 from salesfolio.web.schemas import AssessmentPublic, client_detail
 from salesfolio.web.templating import NavItem, path_for, render
 
@@ -49,6 +50,9 @@ LIST_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("headroom", N_("Headroom"), "number"),
     ("risk", N_("Risk"), "number"),
     ("expected_loss", N_("Revenue at risk"), "number"),
+    ("churn_probability", N_("Churn probability"), "number"),
+    ("p_alive", N_("P(alive)"), "number"),
+    ("expected_revenue", N_("Expected revenue"), "number"),
 )
 """(sort key, header, kind) of the list's columns; text columns sort A-Z first, numbers largest first."""
 
@@ -97,7 +101,9 @@ def client_list(
         "empty": False,
         "page": page,
         "query": query,
-        "columns": LIST_COLUMNS,
+        # The churn probability is empty unless the backtest recommended the model: no empty column then.
+        "columns": [c for c in LIST_COLUMNS if c[0] != "churn_probability" or churn_model_shown(snapshot)],
+        "show_churn": churn_model_shown(snapshot),
         "params": lambda **changes: _query_params(query, **changes),
         "options": _filter_options(request, db, snapshot, scope),
     }
@@ -226,6 +232,8 @@ def _client_page(
         "general_errors": general_errors,
         "flash": request.session.pop(FLASH_KEY, None),
         "labels": labels,
+        "forecast": client_forecast(snapshot, client, detail),
+        "churn": client_churn(snapshot, client, detail),
     }
     return render(request, "client.html", context, status_code=status_code)
 

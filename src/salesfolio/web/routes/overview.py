@@ -13,6 +13,7 @@ from salesfolio.store.models import ROLES
 from salesfolio.web import charts, queries
 from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep
 from salesfolio.web.i18n import N_
+from salesfolio.web.routes.models import forecast_horizon_months
 from salesfolio.web.schemas import client_detail
 from salesfolio.web.security import content_security_policy
 from salesfolio.web.templating import NavItem, render
@@ -44,6 +45,7 @@ def overview(
     map_data = queries.map_points(db, snapshot.id, scope)
     curve = queries.pareto_curve(db, snapshot.id, scope)
     x_key, y_key = charts.map_axes(map_data)
+    horizon = forecast_horizon_months(snapshot)
     context = {
         "empty": False,
         "kpis": kpis,
@@ -55,6 +57,9 @@ def overview(
         "segments": queries.segment_summary(db, snapshot.id, scope),
         "alerts": [(row, client_detail(row).signals) for row in queries.top_alerts(db, snapshot.id, scope)],
         "scope": scope,
+        "horizon_months": horizon,
+        "forecast": queries.forecast_totals(db, snapshot.id, scope),
+        "growers": queries.top_growers(db, snapshot.id, scope, horizon / 12),
     }
     webgl = {"Content-Security-Policy": content_security_policy(webgl=True)}
     return render(request, "overview.html", context, headers=webgl)

@@ -1,0 +1,227 @@
+"""The Team page: what each rep holds (clients, segment mix, revenue, margin, potential, risk) and the effort.
+
+One row per rep in the user's scope: board and admin see every rep, a manager the reps of the team, a rep only
+themself (:func:`salesfolio.web.queries.rep_in_scope`). The holdings are SQL aggregates of the scoped snapshot
+rows grouped by owner (:func:`salesfolio.web.queries.group_totals`); names, teams and capacity come from the
+warehouse's reps table, and hours from its activities in the 12 months up to the snapshot date
+(:func:`salesfolio.web.queries.hours_by_rep`). Capacity is entered per quarter, so a year holds four times it.
+Clients without an owner form their own row (visible to board and admin only, since no team holds them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from salesfolio.analytics.segments import UNKNOWN
+from salesfolio.store.models import ROLES
+from salesfolio.web import charts, queries
+from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep, get_workspace, open_warehouse
+from salesfolio.web.i18n import N_
+from salesfolio.web.templating import NavItem, render
+
+router = APIRouter(include_in_schema=False)
+NAV = [NavItem("team", N_("Team"), ROLES, "briefcase")]
+
+QUARTERS_PER_YEAR = 4
+CHART_REPS = 40
+"""The charts show the first this many reps of the table (the table lists them all)."""
+
+
+@dataclass(frozen=True)
+class RepRow:
+    """One rep's portfolio and effort (``rep_id`` None: the clients without an owner)."""
+
+    rep_id: str | None
+    name: str
+    team: str | None
+    clients: int
+    revenue_ttm: float | None
+    margin_ttm: float | None
+    potential: float | None
+    headroom: float | None
+    expected_loss: float | None
+    high_risk: int
+    mix: dict[str | None, int]
+    hours: float | None
+    capacity_hours: float | None
+    """Selling hours a year (four times the quarterly capacity of the reps table)."""
+
+    @property
+    def utilisation(self) -> float | None:
+        """Hours spent on the capacity of the year."""
+        if self.hours is None or not self.capacity_hours:
+            return None
+        return self.hours / self.capacity_hours
+
+    @property
+    def revenue_per_hour(self) -> float | None:
+        """Revenue TTM held per hour spent."""
+        if self.revenue_ttm is None or not self.hours:
+            return None
+        return self.revenue_ttm / self.hours
+
+    @property
+    def margin_pct(self) -> float | None:
+        """Margin held as a share of revenue held."""
+        if self.margin_ttm is None or not self.revenue_ttm or self.revenue_ttm <= 0:
+            return None
+        return self.margin_ttm / self.revenue_ttm
+
+
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("name", N_("Rep"), "text"),
+    ("clients", N_("Clients"), "number"),
+    ("revenue", N_("Revenue TTM"), "number"),
+    ("margin", N_("Margin TTM"), "number"),
+    ("headroom", N_("Headroom"), "number"),
+    ("expected_loss", N_("Revenue at risk"), "number"),
+    ("hours", N_("Hours (12 months)"), "number"),
+    ("revenue_per_hour", N_("Revenue per hour"), "number"),
+)
+"""(sort key, header, kind) of the table's columns; text sorts A-Z first, numbers largest first. Under the
+figures: margin %, potential, high-risk clients, capacity and its use (sortable by ``potential``, ``high_risk``
+and ``utilisation`` through the address)."""
+SORT_VALUES: dict[str, Any] = {
+    "name": lambda r: r.name.casefold(),
+    "clients": lambda r: r.clients,
+    "revenue": lambda r: r.revenue_ttm,
+    "margin": lambda r: r.margin_ttm,
+    "potential": lambda r: r.potential,
+    "headroom": lambda r: r.headroom,
+    "expected_loss": lambda r: r.expected_loss,
+    "high_risk": lambda r: r.high_risk,
+    "hours": lambda r: r.hours,
+    "utilisation": lambda r: r.utilisation,
+    "revenue_per_hour": lambda r: r.revenue_per_hour,
+}
+SORT_PATTERN = "^(" + "|".join(SORT_VALUES) + ")$"
+
+
+def sort_rows(rows: list[RepRow], sort: str, order: str) -> list[RepRow]:
+    """``rows`` sorted by ``sort`` in ``order``; missing values last, ties by name."""
+    key = SORT_VALUES[sort]
+    by_name = sorted(rows, key=lambda r: (r.rep_id is None, r.name.casefold()))
+    present = [r for r in by_name if key(r) is not None]
+    missing = [r for r in by_name if key(r) is None]
+    return sorted(present, key=key, reverse=order == "desc") + missing
+
+
+def rep_rows(
+    request: Request, db: DbSession, snapshot_id: int, as_of: Any, scope: queries.ClientScope
+) -> tuple[list[RepRow], bool]:
+    """The rows of the reps in scope, and whether the warehouse could be read (names, capacity, hours)."""
+    holdings = {t.keys[0]: t for t in queries.group_totals(db, snapshot_id, scope, ["owner"])}
+    mix: dict[str | None, dict[str | None, int]] = {}
+    for t in queries.group_totals(db, snapshot_id, scope, ["owner", "segment"]):
+        mix.setdefault(t.keys[0], {})[t.keys[1]] = t.clients
+    reps: dict[str, dict[str, Any]] = {}
+    hours: dict[str, float] = {}
+    with open_warehouse(get_workspace(request)) as warehouse:
+        if warehouse is not None:
+            reps = {
+                str(r["rep_id"]): r
+                for r in queries.reps_table(warehouse)
+                if queries.rep_in_scope(scope, str(r["rep_id"]), r["team"])
+            }
+            wanted = set(reps) | {k for k in holdings if k is not None}
+            hours = queries.hours_by_rep(warehouse, as_of, None if scope.kind == "all" else wanted)
+    ok = warehouse is not None
+    rows = []
+    for rep_id in sorted({*reps, *holdings}, key=lambda v: (v is None, v or "")):
+        held = holdings.get(rep_id)
+        info = reps.get(rep_id, {}) if rep_id is not None else {}
+        capacity = info.get("capacity_hours")
+        rows.append(
+            RepRow(
+                rep_id=rep_id,
+                name=str(info.get("name") or rep_id or ""),
+                team=info.get("team"),
+                clients=held.clients if held else 0,
+                revenue_ttm=held.revenue_ttm if held else None,
+                margin_ttm=held.margin_ttm if held else None,
+                potential=held.potential if held else None,
+                headroom=held.headroom if held else None,
+                expected_loss=held.expected_loss if held else None,
+                high_risk=held.high_risk if held else 0,
+                mix=mix.get(rep_id, {}),
+                hours=hours.get(rep_id, 0.0) if hours and rep_id is not None else None,
+                capacity_hours=float(capacity) * QUARTERS_PER_YEAR if capacity is not None else None,
+            )
+        )
+    return rows, ok
+
+
+def _sum(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return math.fsum(present) if present else None
+
+
+@router.get("/team", name="team")
+def team_page(
+    request: Request,
+    db: DbSession,
+    user: AnyUser,
+    scope: Scope,
+    snapshot: SnapshotDep,
+    lang: LangDep,
+    sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column to sort by.")] = "revenue",
+    order: Annotated[Literal["asc", "desc"], Query(description="Sort direction.")] = "desc",
+) -> Response:
+    """The Team page of the chosen (default: newest) snapshot, in the user's scope."""
+    if snapshot is None:
+        return render(request, "team.html", {"empty": True})
+    rows, warehouse_ok = rep_rows(request, db, snapshot.id, snapshot.as_of, scope)
+    rows = sort_rows(rows, sort, order)
+    unnamed = lang.gettext("No owner")
+    names = [r.name if r.rep_id is not None else unnamed for r in rows]
+    segments = [s for s in (*queries.SEGMENT_ORDER, UNKNOWN, None) if any(r.mix.get(s) for r in rows)]
+    segments += sorted({s for r in rows for s in r.mix if s not in segments and s is not None})
+    # The total's capacity only when every rep has one: hours could not be set against part of the team.
+    capacities = [r.capacity_hours for r in rows if r.rep_id is not None]
+    total = RepRow(
+        rep_id="",
+        name=lang.gettext("Total"),
+        team=None,
+        clients=sum(r.clients for r in rows),
+        revenue_ttm=_sum([r.revenue_ttm for r in rows]),
+        margin_ttm=_sum([r.margin_ttm for r in rows]),
+        potential=_sum([r.potential for r in rows]),
+        headroom=_sum([r.headroom for r in rows]),
+        expected_loss=_sum([r.expected_loss for r in rows]),
+        high_risk=sum(r.high_risk for r in rows),
+        mix={},
+        hours=_sum([r.hours for r in rows]),
+        capacity_hours=_sum(capacities) if capacities and None not in capacities else None,
+    )
+    with_clients = [(n, r) for n, r in zip(names, rows, strict=True) if r.clients][:CHART_REPS]
+    context = {
+        "empty": False,
+        "rows": rows,
+        "names": names,
+        "total": total,
+        "warehouse_ok": warehouse_ok,
+        "columns": COLUMNS,
+        "sort": sort,
+        "order": order,
+        "charted": len(with_clients),
+        "with_clients": sum(1 for r in rows if r.clients),
+        "mix_figure": charts.segment_mix_chart(
+            [n for n, _ in with_clients], segments, [[r.mix.get(s, 0) for s in segments] for _, r in with_clients], lang
+        )
+        if with_clients
+        else None,
+        "value_figure": charts.rep_value_chart(
+            [n for n, _ in with_clients],
+            [r.revenue_ttm for _, r in with_clients],
+            [r.headroom for _, r in with_clients],
+            lang,
+        )
+        if with_clients
+        else None,
+    }
+    return render(request, "team.html", context)
