@@ -264,6 +264,19 @@ def _lines_with_category(lines: ir.Table, products: ir.Table) -> ir.Table:
     return lines.join(categories, lines[_PRODUCT] == categories.category_product)
 
 
+def invoice_aggregates(lines: ir.Table, up_to: date) -> ir.Table:
+    """The per-invoice sums behind the revenue, margin, order and rhythm features, of lines dated up to ``up_to``.
+
+    One row per (client_id, invoice_id, date) with ``revenue``, ``positive``, ``negative``, ``margin``,
+    ``revenue_costed``, ``absolute`` and ``absolute_costed`` (lines without a client are left out). Grouping the
+    lines is the costliest step of :func:`client_features`; a caller computing features at several dates up to
+    ``up_to`` (the churn model's cut-offs) materialises this once (``.cache()``) and passes it to each call as
+    ``invoices``. Rows dated after an ``as_of`` are dropped there, and because the date is part of the key that
+    gives exactly the rows of the lines dated up to ``as_of``.
+    """
+    return _invoices(lines.filter(lines[_ID].notnull(), lines[_DATE] <= _as_date(up_to)))
+
+
 def category_revenue_expr(lines: ir.Table, products: ir.Table, start: date, end: date) -> ir.Table:
     """Net revenue per client and product category between ``start`` and ``end`` (both inclusive).
 
@@ -345,7 +358,7 @@ def _ttm_sum(table: ir.Table, day: str, value: str, name: str, w: FeatureWindows
 
 
 # -- the frame -----------------------------------------------------------------------------------------------------
-def client_features_expr(tables: Mapping[str, ir.Table], as_of: date) -> ir.Table:
+def client_features_expr(tables: Mapping[str, ir.Table], as_of: date, *, invoices: ir.Table | None = None) -> ir.Table:
     """The Ibis expression of the feature frame: one row per client, columns :data:`FEATURE_COLUMNS`.
 
     Parameters
@@ -354,6 +367,9 @@ def client_features_expr(tables: Mapping[str, ir.Table], as_of: date) -> ir.Tabl
         Canonical table name -> Ibis table (contract columns; any table may be empty or absent).
     as_of
         The reference date: nothing after it is read; all windows end at it.
+    invoices
+        Optional :func:`invoice_aggregates` of the same invoice lines up to a date on or after ``as_of``
+        (materialised by the caller), used instead of grouping the lines again. Default: group them here.
 
     Returns
     -------
@@ -368,9 +384,9 @@ def client_features_expr(tables: Mapping[str, ir.Table], as_of: date) -> ir.Tabl
     lines = raw_lines.filter(raw_lines[_ID].notnull(), raw_lines[_DATE] <= day)
     known = clients.filter(clients[_ID].notnull())
 
-    invoices = _invoices(lines)
-    purchases = _purchase_features(invoices, w)
-    gaps = _order_gaps(invoices, w)
+    per_invoice = _invoices(lines) if invoices is None else invoices.filter(invoices[_DATE] <= day)
+    purchases = _purchase_features(per_invoice, w)
+    gaps = _order_gaps(per_invoice, w)
     categories = _category_features(lines, t["products"], w)
     owners = _derived_owners(lines, known, w)
     assessed = _latest_assessments(t["assessments"], w)
@@ -527,14 +543,15 @@ def feature_warnings(frame: pd.DataFrame) -> list[str]:
     return out
 
 
-def client_features(tables: Mapping[str, ir.Table], as_of: date) -> FeatureResult:
+def client_features(tables: Mapping[str, ir.Table], as_of: date, *, invoices: ir.Table | None = None) -> FeatureResult:
     """Compute the client feature frame in the engine the tables live in and return it with its warnings.
 
     Runs :func:`client_features_expr` (one query; only per-client rows come back), fixes dtypes (strings,
     ``datetime64[s]`` dates, ``int64`` order counts, ``float64`` for everything numeric that may be missing),
-    sorts by client_id and lists the missing inputs (:func:`feature_warnings`).
+    sorts by client_id and lists the missing inputs (:func:`feature_warnings`). ``invoices``: optional
+    materialised :func:`invoice_aggregates` to reuse (see there); the frame is the same with or without.
     """
-    expr = client_features_expr(tables, as_of)
+    expr = client_features_expr(tables, as_of, invoices=invoices)
     frame = feature_frame(expr.execute())
     return FeatureResult(frame, feature_warnings(frame))
 

@@ -14,6 +14,7 @@ import math
 import warnings as pywarnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import ibis.expr.types as ir
@@ -22,7 +23,7 @@ import pandas as pd
 
 from salesfolio.analytics import segments as seg
 from salesfolio.analytics.config import AnalysisConfig
-from salesfolio.analytics.features import category_revenue_expr, client_features
+from salesfolio.analytics.features import category_revenue_expr, client_features, invoice_aggregates
 from salesfolio.analytics.risk import revenue_at_risk
 from salesfolio.analytics.scoring import portfolio_axes, score_clients
 from salesfolio.analytics.signals import early_warnings
@@ -168,7 +169,7 @@ def analyse_portfolio(
     opp = tables["opportunities"].execute()
     zones = seg.opportunity_zones(opp, cfg.opportunity_zones)
     details = _details(ids, scores.frame, signals.long, space.long, churn_reasons)
-    summary = _summary(clients, features, matrix, zones, cfg)
+    summary = _summary(clients, features, matrix, cts, zones, cfg)
     summary["weights_used"] = scores.weights_used
     summary["dropped_criteria"] = scores.dropped
     return PortfolioAnalysis(
@@ -194,9 +195,21 @@ def _churn(
     The backtest decides: the model's probabilities are used (for the score and revenue at risk) only when it
     beats recency and size on held-out cut-offs (``show_model``); otherwise the report says why.
     """
+    from salesfolio.analytics.churn import tables_as_of
     from salesfolio.analytics.churn_backtest import churn_report
 
-    backtest, prediction = churn_report(tables, as_of, client_features, cfg)
+    # The model needs the features at as_of and at four earlier cut-offs; grouping the lines into invoices is the
+    # costliest step of each, so it is done once here (a temporary table in the engine) and reused by all five.
+    invoices: ir.Table | None
+    try:
+        invoices = invoice_aggregates(tables_as_of(tables, as_of)["invoice_lines"], as_of).cache()
+    except Exception:  # a backend without temporary tables: each cut-off groups its lines itself
+        invoices = None
+    try:
+        backtest, prediction = churn_report(tables, as_of, partial(client_features, invoices=invoices), cfg)
+    finally:
+        if invoices is not None:
+            invoices.release()
     report: dict[str, Any] = backtest.to_dict()
     if prediction.status != "ok" or prediction.frame.empty or not report.get("show_model", False):
         report.setdefault("message", prediction.message)
@@ -268,6 +281,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain_values(column: pd.Series) -> list[Any]:
+    """:func:`_plain` of every value of ``column``, column-wise: the same values, without a Python call per number.
+
+    Float, integer and bool columns of NumPy dtypes are converted in one go (non-finite floats -> None); other
+    columns (strings, dates, nullable dtypes) go through :func:`_plain` value by value.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        numbers = column.to_numpy(dtype="float64")
+        boxed = numbers.astype(object)
+        boxed[~np.isfinite(numbers)] = None
+        return list(boxed.tolist())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return list(column.tolist())
+    return [_plain(v) for v in column.tolist()]
+
+
 def _details(
     ids: pd.Index,
     scores: pd.DataFrame,
@@ -279,13 +309,17 @@ def _details(
     contrib_cols = [c for c in scores.columns if c.startswith("contrib_")]
     names = [c.removeprefix("contrib_") for c in contrib_cols]
     contrib = scores[contrib_cols].to_numpy(dtype="float64")
+    boxed = contrib.astype(object)
+    boxed[~np.isfinite(contrib)] = None  # as _plain: NaN and infinities -> None
+    rows: list[list[Any]] = boxed.tolist()
+    missing: list[Any] = [None] * len(names)
     position = {str(cid): i for i, cid in enumerate(scores[CLIENT_ID].astype(str))}
     details: dict[str, dict[str, Any]] = {}
     for cid in ids.astype(str):
         i = position.get(cid)
-        row = contrib[i] if i is not None else np.full(len(names), np.nan)
+        row = rows[i] if i is not None else missing
         details[cid] = {
-            "contributions": {n: _plain(float(v)) for n, v in zip(names, row, strict=True)},
+            "contributions": dict(zip(names, row, strict=True)),
             "signals": [],
             "whitespace": [],
             "churn_reasons": churn_reasons.get(cid, []),
@@ -303,18 +337,19 @@ def _distribute(
     if frame.empty:
         return
     client_ids = frame[CLIENT_ID].astype(str).tolist()
-    values = {c: frame[c].tolist() for c in columns}
+    rows = list(zip(*(plain_values(frame[c]) for c in columns), strict=True)) if columns else []
     for i, cid in enumerate(client_ids):
         target = details.get(cid)
         if target is None or (limit is not None and len(target[key]) >= limit):
             continue
-        target[key].append({c: _plain(values[c][i]) for c in columns})
+        target[key].append(dict(zip(columns, rows[i], strict=True)) if columns else {})
 
 
 def _summary(
     clients: pd.DataFrame,
     features: pd.DataFrame,
     matrix: seg.QuadrantResult,
+    cts: seg.QuadrantResult,
     zones: seg.OpportunityZones,
     cfg: AnalysisConfig,
 ) -> dict[str, Any]:
@@ -351,6 +386,17 @@ def _summary(
         "abc": _records(by_abc),
         "pareto": _records(curve.iloc[::step]),
         "matrix_splits": {"value": _plain(matrix.x_split), "potential": _plain(matrix.y_split)},
-        "opportunity_zones": _records(zones.clients.head(0)) if zones.clients.empty else None,
+        "opportunity_zones": {
+            "value_split": _plain(zones.value_split),
+            "probability_split": _plain(zones.probability_split),
+            "zones": _records(
+                zones.deals.groupby("zone", sort=True)
+                .agg(deals=("zone", "size"), value=("value", "sum"), weighted_value=("weighted_value", "sum"))
+                .reset_index()
+            )
+            if not zones.deals.empty
+            else [],
+        },
+        "cts_splits": {"net_price": _plain(cts.x_split), "cost_to_serve": _plain(cts.y_split)},
         "config": {"abc": cfg.abc.model_dump(), "horizon_months": cfg.forecast_horizon_months},
     }

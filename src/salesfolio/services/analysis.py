@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
-from salesfolio.analytics.portfolio import PortfolioAnalysis, _plain, analyse_portfolio
+from salesfolio.analytics.portfolio import PortfolioAnalysis, analyse_portfolio, plain_values
 from salesfolio.contract import TABLES
 from salesfolio.reports.export import format_for, write_table
 from salesfolio.services import audit
@@ -81,8 +81,13 @@ def run_analysis(
         session.add(snapshot)
         session.flush()
         rows = snapshot_rows(snapshot.id, result, teams)
+        # A Core insert of the table: every row has every column, so one executemany per chunk. (The ORM's bulk
+        # insert leaves out None values and so splits 100,000 rows into thousands of batches by their pattern of
+        # missing values; every row sets name, n_signals and details, the only columns whose default is not None,
+        # so the stored rows are the same.)
+        table = cast(Table, SnapshotClient.__table__)
         for start in range(0, len(rows), 5000):
-            session.execute(insert(SnapshotClient), rows[start : start + 5000])
+            session.execute(insert(table), rows[start : start + 5000])
         audit.record(
             session,
             "analysis.run",
@@ -108,20 +113,23 @@ def snapshot_rows(snapshot_id: int, result: PortfolioAnalysis, teams: dict[str, 
     frame = result.clients
     promoted = [c for c in PROMOTED if c in frame.columns]
     features = [c for c in DETAIL_FEATURES if c in frame.columns]
-    records = frame[["client_id", *promoted]].to_dict(orient="records")
-    feature_records = frame[features].to_dict(orient="records")
+    # Column by column (plain_values), not value by value: 100,000 clients x 70 values are 7 M conversions.
+    n = len(frame)
+    promoted_values = list(zip(*(plain_values(frame[c]) for c in promoted), strict=True)) if promoted else [()] * n
+    feature_values = list(zip(*(plain_values(frame[c]) for c in features), strict=True)) if features else [()] * n
     rows = []
-    for rec, feat in zip(records, feature_records, strict=True):
-        cid = str(rec["client_id"])
-        row = {k: _plain(v) for k, v in rec.items()}
-        row["client_id"] = cid
+    client_ids = frame["client_id"].tolist()
+    for cid_value, values, feature_row in zip(client_ids, promoted_values, feature_values, strict=True):
+        cid = str(cid_value)
+        row: dict[str, Any] = {"client_id": cid, **dict(zip(promoted, values, strict=True))}
+        feat = dict(zip(features, feature_row, strict=True))
         row["snapshot_id"] = snapshot_id
         row["name"] = row.get("name") or cid
         row["n_signals"] = int(row.get("n_signals") or 0)
         owner = row.get("owner_id")
         row["team"] = teams.get(str(owner)) if owner is not None else None
         details = dict(result.details.get(cid, {}))
-        details["features"] = {k: _plain(v) for k, v in feat.items()}
+        details["features"] = feat
         row["details"] = details
         rows.append(row)
     return rows
