@@ -87,8 +87,8 @@ def browser(server):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
+def open_page(browser):
+    """A new page in its own context that records script errors, failed requests and HTTP errors in ``page.errors``."""
     context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
     page = context.new_page()
     page.add_init_script(CSP_PROBE)
@@ -109,8 +109,14 @@ def page(browser):
         lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
     )
     page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+@pytest.fixture
+def page(browser):
+    page = open_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 def login(page, base: str, username: str) -> None:

@@ -24,7 +24,7 @@ from salesfolio.services.analysis import run_analysis
 from salesfolio.services.users import create_user
 from salesfolio.web.app import create_app
 from salesfolio.workspace import Workspace
-from test_browser import CHROMIUM, CSP_PROBE, DOCS_SCREENSHOTS, FLAGS, VIEWPORT, assert_clean
+from test_browser import CHROMIUM, DOCS_SCREENSHOTS, FLAGS, assert_clean, open_page
 from web_fixtures import PASSWORD, cheap_passwords
 
 pytestmark = pytest.mark.browser
@@ -87,19 +87,9 @@ def browser(server):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
-    page = context.new_page()
-    page.add_init_script(CSP_PROBE)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
-    page.on(
-        "response",
-        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
-    )
-    page.errors = errors  # type: ignore[attr-defined]
+    page = open_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 def login(page, base: str, username: str) -> None:
