@@ -125,12 +125,18 @@ def verdicts(size: str, figures: dict[str, Any], results: Path) -> list[tuple[st
             check("feature step, whole process (s)", s["ibis"]["wall"], "{:.2f}")
             check("feature step peak RSS (MB)", s["ibis"]["rss"], "{:.0f}")
             if "sql" in s:
-                check("feature step / tuned SQL, same run", s["ibis"]["wall"] / s["sql"]["wall"], "{:.2f}x")
+                # Judged on CPU (user + sys): both run DuckDB on the same cores, and on a shared machine their walls
+                # include waiting for a core; the wall ratio is shown beside it.
+                cpu = (s["ibis"]["user"] + s["ibis"]["sys"]) / (s["sql"]["user"] + s["sql"]["sys"])
+                wall = s["ibis"]["wall"] / s["sql"]["wall"]
+                check("feature step / tuned SQL, same run", cpu, "{:.2f}x CPU" + f" ({wall:.2f}x wall)")
         service = results / f"{size}-service.json"
         if "pandas" in s and service.exists():
-            inside = json.loads(service.read_text(encoding="utf-8"))["service"]["in_process_s"]
-            check("pandas (whole process) / feature step in a running service", s["pandas"]["wall"] / inside,
-                  "{:.1f}x", lower_is_better=False)  # fmt: skip
+            inside = json.loads(service.read_text(encoding="utf-8"))["service"]
+            cpu = (s["pandas"]["user"] + s["pandas"]["sys"]) / inside["in_process_cpu_s"]
+            wall = s["pandas"]["wall"] / inside["in_process_s"]
+            name = "pandas (whole process) / feature step in a running service"
+            check(name, wall, "{:.1f}x wall" + f" ({cpu:.1f}x CPU)", lower_is_better=False)
     analysis = results / f"{size}-analysis.json"
     if "analysis" in figures and analysis.exists() and size == "10m":
         median = json.loads(analysis.read_text(encoding="utf-8"))["median"]
