@@ -234,10 +234,11 @@ class ChurnPrediction:
 
     ``frame``: ``client_id``, ``churn_probability``, ``base_revenue``, ``expected_loss`` (probability x base
     revenue), sorted by expected loss, largest first. ``reasons``: :meth:`ChurnModel.reasons` for these clients.
-    Empty, with ``status="insufficient_data"`` and a message, when there was too little history to train.
+    Empty, with ``status="insufficient_data"`` and a message, when there was too little history to train; with
+    ``status="skipped"`` when :func:`churn_report` was asked to score only a model its backtest recommends.
     """
 
-    status: Literal["ok", "insufficient_data"]
+    status: Literal["ok", "insufficient_data", "skipped"]
     message: str
     as_of: date
     frame: pd.DataFrame
@@ -748,16 +749,23 @@ def churn_report(
     config: ChurnSettings | AnalysisConfig | ChurnConfig | None = None,
     *,
     top_reasons: int = 3,
+    only_if_shown: bool = False,
 ) -> tuple[ChurnBacktest, ChurnPrediction]:
     """:func:`churn_backtest` and :func:`predict_churn` together, computing each cut-off's features once.
 
     The backtest's evaluation cut-offs (``as_of - N``, ``as_of - 2N``) are production's training cut-offs, so
     sharing the frames saves two of the seven feature computations of the default settings. Show
-    ``prediction`` only when ``backtest.show_model``.
+    ``prediction`` only when ``backtest.show_model``; with ``only_if_shown`` (default off) it is not even computed
+    otherwise (``status="skipped"``), which saves the production fit, the features at ``as_of`` and the reasons.
     """
     cfg = ChurnSettings.from_config(config)
     frames = CutoffFrames(tables, as_of, feature_fn, cfg.horizon_months, cfg.revenue_drop_share, cfg.target)
-    return _backtest(frames, as_of, cfg), _predict(frames, as_of, cfg, top_reasons)
+    backtest = _backtest(frames, as_of, cfg)
+    if only_if_shown and not backtest.show_model:
+        empty = pd.DataFrame({_CLIENT: [], "churn_probability": [], "base_revenue": [], "expected_loss": []})
+        skipped = "not computed: the backtest does not recommend showing the model"
+        return backtest, ChurnPrediction("skipped", skipped, as_of, empty, pd.DataFrame(), [])
+    return backtest, _predict(frames, as_of, cfg, top_reasons)
 
 
 def _backtest(frames: CutoffFrames, as_of: date, cfg: ChurnSettings) -> ChurnBacktest:

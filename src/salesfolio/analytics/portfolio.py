@@ -198,15 +198,17 @@ def _churn(
     from salesfolio.analytics.churn import tables_as_of
     from salesfolio.analytics.churn_backtest import churn_report
 
-    # The model needs the features at as_of and at four earlier cut-offs; grouping the lines into invoices is the
-    # costliest step of each, so it is done once here (a temporary table in the engine) and reused by all five.
+    # The model needs the features at four earlier cut-offs (and at as_of when it is shown); grouping the lines into
+    # invoices is the costliest step of each, so it is done once here (a temporary table in the engine) and reused.
     invoices: ir.Table | None
     try:
         invoices = invoice_aggregates(tables_as_of(tables, as_of)["invoice_lines"], as_of).cache()
     except Exception:  # a backend without temporary tables: each cut-off groups its lines itself
         invoices = None
     try:
-        backtest, prediction = churn_report(tables, as_of, partial(client_features, invoices=invoices), cfg)
+        # A model the backtest does not recommend is not used below, so it is not trained and scored either.
+        feature_fn = partial(client_features, invoices=invoices)
+        backtest, prediction = churn_report(tables, as_of, feature_fn, cfg, only_if_shown=True)
     finally:
         if invoices is not None:
             invoices.release()
