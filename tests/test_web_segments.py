@@ -459,6 +459,7 @@ def test_heatmap_other_segmentations_and_cell(world: World, seg: int) -> None:
 def test_hostile_names_are_escaped_in_charts_and_lists(world: World, seg: int) -> None:
     with world.workspace.warehouse() as wh:
         wh.upsert("reps", pa.table({"rep_id": ["R2"], "name": ['<img src=x onerror="alert(2)">'], "team": ["South"]}))
+    _imported(world)  # as `salesfolio import` does: the app reads rep names again after an import
     try:
         http = world.login("board")
         page = http.get(f"/segments?snapshot={seg}&view=heatmap").text
@@ -474,6 +475,14 @@ def test_hostile_names_are_escaped_in_charts_and_lists(world: World, seg: int) -
     finally:
         with world.workspace.warehouse() as wh:
             wh.upsert("reps", pa.table({"rep_id": ["R2"], "name": ["Bartek Wiśniewski"], "team": ["South"]}))
+        _imported(world)
+
+
+def _imported(world: World) -> None:
+    from salesfolio.services import audit
+
+    with world.workspace.sessions.begin() as db:
+        audit.record(db, "import", object_type="warehouse", files=["reps.csv"], loaded={"reps": 1})
 
 
 def test_segments_in_polish(world: World, seg: int) -> None:

@@ -8,22 +8,25 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Integer, Select, Table, case, delete, func, insert, literal, select, update
+from sqlalchemy.orm import Session
 
 from salesfolio.analytics.portfolio import PortfolioAnalysis, analyse_portfolio, plain_values
 from salesfolio.contract import TABLES
 from salesfolio.reports.export import format_for, write_table
 from salesfolio.services import audit
-from salesfolio.store.models import Snapshot, SnapshotClient
+from salesfolio.store.models import ROLLUP_VERSION, Snapshot, SnapshotClient, SnapshotOwnerTotal
 from salesfolio.workspace import Workspace
 
 PROMOTED = (
     "name", "owner_id", "industry", "region", "country", "size_class", "contract_type", "revenue_ttm",
     "margin_ttm", "growth", "potential", "headroom", "score", "band", "abc_revenue", "abc_margin", "segment",
     "cts_segment", "rfm_segment", "risk_level", "expected_loss", "n_signals", "churn_probability", "p_alive",
-    "expected_revenue",
+    "expected_revenue", "revenue_prior_ttm", "margin_prior_ttm", "margin_pct_ttm", "cost_to_serve_ttm", "value_score",
+    "potential_score", "rfm_score",
 )  # fmt: skip
-"""Per-client results stored as real (indexed, filterable) columns of ``snapshot_clients``."""
+"""Per-client results stored as real (indexed, filterable) columns of ``snapshot_clients``; the features among
+them (from ``revenue_prior_ttm`` on) stay in ``details["features"]`` as well, for the client page."""
 
 DETAIL_FEATURES = (
     "revenue_prior_ttm", "margin_prior_ttm", "margin_pct_ttm", "margin_pct_prior_ttm", "margin_erosion",
@@ -88,6 +91,7 @@ def run_analysis(
         table = cast(Table, SnapshotClient.__table__)
         for start in range(0, len(rows), 5000):
             session.execute(insert(table), rows[start : start + 5000])
+        store_aggregates(session, snapshot.id)
         audit.record(
             session,
             "analysis.run",
@@ -126,6 +130,8 @@ def snapshot_rows(snapshot_id: int, result: PortfolioAnalysis, teams: dict[str, 
         row["snapshot_id"] = snapshot_id
         row["name"] = row.get("name") or cid
         row["n_signals"] = int(row.get("n_signals") or 0)
+        if row.get("rfm_score") is not None:
+            row["rfm_score"] = str(row["rfm_score"])
         owner = row.get("owner_id")
         row["team"] = teams.get(str(owner)) if owner is not None else None
         details = dict(result.details.get(cid, {}))
@@ -133,6 +139,69 @@ def snapshot_rows(snapshot_id: int, result: PortfolioAnalysis, teams: dict[str, 
         row["details"] = details
         rows.append(row)
     return rows
+
+
+def owner_totals_select(snapshot_id: int) -> Select[Any]:
+    """The :class:`~salesfolio.store.models.SnapshotOwnerTotal` rows of a snapshot, as one ``GROUP BY`` query.
+
+    Grouped by owner, team and segment (empty text as None); sums follow SQL ``SUM`` (None when no client of the
+    group has the value), ``*_positive`` add positive values only. Revision 0004 of the app store backfills old
+    snapshots with the same query.
+    """
+    c = SnapshotClient
+    owner, team, segment = (func.nullif(col, "") for col in (c.owner_id, c.team, c.segment))
+
+    def positive(column: Any) -> Any:
+        return func.coalesce(func.sum(case((column > 0, column), else_=0.0)), 0.0)
+
+    return (
+        select(
+            literal(snapshot_id, Integer),
+            owner,
+            team,
+            segment,
+            func.count(),
+            func.count().filter(c.revenue_ttm > 0),
+            func.sum(c.revenue_ttm),
+            positive(c.revenue_ttm),
+            func.sum(c.revenue_prior_ttm),
+            func.sum(c.margin_ttm),
+            positive(c.margin_ttm),
+            func.sum(c.margin_prior_ttm),
+            func.sum(c.revenue_ttm).filter(c.margin_ttm.is_not(None)),
+            func.sum(c.potential),
+            func.count().filter(c.potential.is_not(None)),
+            func.sum(c.headroom),
+            func.sum(c.expected_loss),
+            func.count().filter(c.risk_level == "high"),
+            func.sum(c.expected_revenue),
+            func.count().filter(c.expected_revenue.is_not(None)),
+            func.sum(c.revenue_ttm).filter(c.expected_revenue.is_not(None)),
+        )
+        .where(c.snapshot_id == snapshot_id)
+        .group_by(owner, team, segment)
+    )
+
+
+OWNER_TOTAL_COLUMNS = (
+    "snapshot_id", "owner_id", "team", "segment", "clients", "active_clients", "revenue_ttm", "revenue_positive",
+    "revenue_prior_ttm", "margin_ttm", "margin_positive", "margin_prior_ttm", "margin_revenue_ttm", "potential",
+    "potential_clients", "headroom", "expected_loss", "high_risk", "expected_revenue", "forecast_clients",
+    "forecast_revenue_ttm",
+)  # fmt: skip
+"""The columns :func:`owner_totals_select` fills, in its order."""
+
+
+def store_aggregates(session: Session, snapshot_id: int) -> None:
+    """Store the per-owner totals of a snapshot whose rows are in place, and mark the snapshot as aggregated.
+
+    Runs inside the caller's transaction (the analysis stores rows and totals together). Any earlier totals of
+    the snapshot are replaced, so it can be run again after rows were corrected.
+    """
+    session.execute(delete(SnapshotOwnerTotal).where(SnapshotOwnerTotal.snapshot_id == snapshot_id))
+    target = cast(Table, SnapshotOwnerTotal.__table__)
+    session.execute(insert(target).from_select(list(OWNER_TOTAL_COLUMNS), owner_totals_select(snapshot_id)))
+    session.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(rollup_version=ROLLUP_VERSION))
 
 
 def latest_snapshot_id(ws: Workspace) -> int | None:

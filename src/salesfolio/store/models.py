@@ -84,6 +84,8 @@ class Snapshot(Base):
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     n_clients: Mapped[int] = mapped_column(Integer, default=0)
+    rollup_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """:data:`ROLLUP_VERSION` once the snapshot's aggregates are stored (see :class:`SnapshotOwnerTotal`)."""
 
     clients: Mapped[list[SnapshotClient]] = relationship(
         back_populates="snapshot", cascade="all, delete-orphan", passive_deletes=True
@@ -101,8 +103,22 @@ class SnapshotClient(Base):
     __table_args__ = (
         Index("ix_snapshot_clients_owner", "snapshot_id", "owner_id"),
         Index("ix_snapshot_clients_team", "snapshot_id", "team"),
-        Index("ix_snapshot_clients_score", "snapshot_id", "score"),
-        Index("ix_snapshot_clients_revenue", "snapshot_id", "revenue_ttm"),
+        # The list's sort keys, with the client ID that breaks ties, so a page is read off the index (see
+        # salesfolio.web.queries.list_clients); the name index also serves the search (name and ID in one entry).
+        Index("ix_snapshot_clients_score", "snapshot_id", "score", "client_id"),
+        Index("ix_snapshot_clients_revenue", "snapshot_id", "revenue_ttm", "client_id"),
+        Index("ix_snapshot_clients_name", "snapshot_id", "name", "client_id"),
+        Index("ix_snapshot_clients_growth", "snapshot_id", "growth", "client_id"),
+        Index("ix_snapshot_clients_headroom", "snapshot_id", "headroom", "client_id"),
+        Index("ix_snapshot_clients_expected_loss", "snapshot_id", "expected_loss", "client_id"),
+        # The list's equality filters (owner and team above).
+        Index("ix_snapshot_clients_segment", "snapshot_id", "segment"),
+        Index("ix_snapshot_clients_risk_level", "snapshot_id", "risk_level"),
+        Index("ix_snapshot_clients_abc_revenue", "snapshot_id", "abc_revenue"),
+        Index("ix_snapshot_clients_industry", "snapshot_id", "industry"),
+        Index("ix_snapshot_clients_region", "snapshot_id", "region"),
+        # One client across snapshots (the client page's history of scores).
+        Index("ix_snapshot_clients_client_id", "client_id"),
     )
 
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True)
@@ -133,9 +149,65 @@ class SnapshotClient(Base):
     churn_probability: Mapped[float | None] = mapped_column(Float, default=None)
     p_alive: Mapped[float | None] = mapped_column(Float, default=None)
     expected_revenue: Mapped[float | None] = mapped_column(Float, default=None)
+    # Features that pages aggregate or plot, promoted out of details["features"] (the JSON keeps them too).
+    revenue_prior_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    margin_prior_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    margin_pct_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    cost_to_serve_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    value_score: Mapped[float | None] = mapped_column(Float, default=None)
+    potential_score: Mapped[float | None] = mapped_column(Float, default=None)
+    rfm_score: Mapped[str | None] = mapped_column(String(10), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     snapshot: Mapped[Snapshot] = relationship(back_populates="clients")
+
+
+ROLLUP_VERSION = 1
+"""What ``Snapshot.rollup_version`` says when the promoted columns and :class:`SnapshotOwnerTotal` rows of a
+snapshot are filled (0: only the rows are; pages then aggregate the rows themselves)."""
+
+
+class SnapshotOwnerTotal(Base):
+    """Sums of one snapshot's clients per owner, team and segment, made once when the snapshot is stored.
+
+    Every scope is a set of owners (all of them, a team's, one rep's), so a scoped total is a sum over these few
+    rows (about one per rep and segment) instead of a pass over every client. Sums are None when no client of the
+    group has the value (as SQL ``SUM`` over the clients); ``*_positive`` add positive values only; counts are 0.
+    Owner, team and segment hold None for a missing or empty value.
+    """
+
+    __tablename__ = "snapshot_owner_totals"
+    __table_args__ = (
+        Index("ix_snapshot_owner_totals_owner", "snapshot_id", "owner_id"),
+        Index("ix_snapshot_owner_totals_team", "snapshot_id", "team"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"))
+    owner_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    team: Mapped[str | None] = mapped_column(String(100), default=None)
+    segment: Mapped[str | None] = mapped_column(String(30), default=None)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+    active_clients: Mapped[int] = mapped_column(Integer, default=0)
+    """Clients with positive revenue TTM."""
+    revenue_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    revenue_positive: Mapped[float] = mapped_column(Float, default=0.0)
+    revenue_prior_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    margin_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    margin_positive: Mapped[float] = mapped_column(Float, default=0.0)
+    margin_prior_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    margin_revenue_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    """Revenue TTM of the clients that have a margin (the base of margin %)."""
+    potential: Mapped[float | None] = mapped_column(Float, default=None)
+    potential_clients: Mapped[int] = mapped_column(Integer, default=0)
+    headroom: Mapped[float | None] = mapped_column(Float, default=None)
+    expected_loss: Mapped[float | None] = mapped_column(Float, default=None)
+    high_risk: Mapped[int] = mapped_column(Integer, default=0)
+    expected_revenue: Mapped[float | None] = mapped_column(Float, default=None)
+    forecast_clients: Mapped[int] = mapped_column(Integer, default=0)
+    """Clients with an expected revenue (a forecast)."""
+    forecast_revenue_ttm: Mapped[float | None] = mapped_column(Float, default=None)
+    """Revenue TTM of the clients with a forecast (the comparison base of the forecast)."""
 
 
 class Assessment(Base):

@@ -3,7 +3,8 @@
 Nothing happens at import time. :func:`create_app` checks that the front-end assets are in place
 (:func:`salesfolio.web.assets.check_vendor_assets`), compiles the translations, and puts everything the
 requests need on ``app.state``: ``workspace``, ``templates``, ``translations``, ``throttle`` (failed logins),
-``filter_options`` (cached drop-down values per snapshot and scope) and ``nav`` (the main navigation,
+``filter_options`` (cached drop-down values per snapshot and scope), ``snapshot_cache`` (results computed from a
+snapshot's rows, :class:`salesfolio.web.rollups.SnapshotCache`) and ``nav`` (the main navigation,
 collected from the route modules' ``NAV`` lists, so a new page module adds its own entry: append the module to
 :data:`ROUTE_MODULES`).
 
@@ -36,6 +37,7 @@ from salesfolio.web.assets import STATIC_DIR, check_vendor_assets, plotly_css, p
 from salesfolio.web.deps import LoginRequired
 from salesfolio.web.i18n import N_, load_catalogues
 from salesfolio.web.queries import FilterOptionsCache
+from salesfolio.web.rollups import SnapshotCache
 from salesfolio.web.routes import analyses, api, auth, clients, imports, models, overview, segments, settings, team
 from salesfolio.web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeadersMiddleware, verify_csrf
 from salesfolio.web.templating import NavItem, make_templates, render
@@ -149,6 +151,7 @@ def create_app(
     app.state.translations = load_catalogues()
     app.state.throttle = throttle or LoginThrottle()
     app.state.filter_options = FilterOptionsCache()
+    app.state.snapshot_cache = SnapshotCache()
     nav: list[NavItem] = []
     for module in ROUTE_MODULES:
         nav.extend(module.NAV)

@@ -25,6 +25,7 @@ from salesfolio.store.models import ROLES, Snapshot, User
 from salesfolio.warehouse import Warehouse, WarehouseError
 from salesfolio.web import queries
 from salesfolio.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, Lang
+from salesfolio.web.rollups import SnapshotCache
 from salesfolio.workspace import Workspace
 
 SESSION_USER_KEY = "uid"
@@ -127,6 +128,15 @@ def get_snapshot(
 
 
 SnapshotDep = Annotated[Snapshot | None, Depends(get_snapshot)]
+
+
+def get_snapshot_cache(request: Request) -> SnapshotCache:
+    """The app's cache of results computed from a snapshot's rows (valid while the snapshot exists)."""
+    cache: SnapshotCache = request.app.state.snapshot_cache
+    return cache
+
+
+CacheDep = Annotated[SnapshotCache, Depends(get_snapshot_cache)]
 
 
 def language_of(request: Request) -> str:

@@ -17,16 +17,16 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import ibis
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from salesfolio.analytics.timeseries import MonthWindow, add_months, monthly_revenue_expr
-from salesfolio.contract import ACTIVITIES, ASSESSMENTS, OPPORTUNITIES, REPS
+from salesfolio.contract import ASSESSMENTS, OPPORTUNITIES
 from salesfolio.store.models import Assessment, Snapshot, SnapshotClient, User
 from salesfolio.warehouse import Warehouse
 
@@ -47,14 +47,14 @@ class ClientScope:
     kind: Literal["all", "team", "owner", "none"]
     value: str | None = None
 
-    def clause(self) -> ColumnElement[bool]:
-        """The SQL condition on ``snapshot_clients`` for this scope."""
+    def clause(self, owner: Any = SnapshotClient.owner_id, team: Any = SnapshotClient.team) -> ColumnElement[bool]:
+        """The SQL condition for this scope on ``snapshot_clients`` (or on the given owner and team columns)."""
         if self.kind == "all":
             return true()
         if self.kind == "team" and self.value:
-            return SnapshotClient.team == self.value
+            return team == self.value  # type: ignore[no-any-return]
         if self.kind == "owner" and self.value:
-            return SnapshotClient.owner_id == self.value
+            return owner == self.value  # type: ignore[no-any-return]
         return false()
 
 
@@ -160,20 +160,36 @@ def _client_select(snapshot_id: int, scope: ClientScope, query: ClientQuery) -> 
             stmt = stmt.where(FILTER_COLUMNS[key] == value)
     text = query.q.strip()
     if text:
+        # The matching IDs from the index on (snapshot, name, client ID), which holds both searched columns: a
+        # pass over the index, not over the rows (the planner would otherwise walk the sort index row by row).
         pattern = like_pattern(text)
-        stmt = stmt.where(
-            or_(
-                SnapshotClient.name.ilike(pattern, escape="\\"),
-                SnapshotClient.client_id.ilike(pattern, escape="\\"),
+        matching = (
+            select(SnapshotClient.client_id)
+            .with_hint(SnapshotClient, "INDEXED BY ix_snapshot_clients_name", "sqlite")
+            .where(
+                SnapshotClient.snapshot_id == snapshot_id,
+                or_(
+                    SnapshotClient.name.ilike(pattern, escape="\\"),
+                    SnapshotClient.client_id.ilike(pattern, escape="\\"),
+                ),
             )
         )
+        stmt = stmt.where(SnapshotClient.client_id.in_(matching))
     return stmt
 
 
-def _ordered(stmt: Select[SnapshotClient], query: ClientQuery) -> Select[SnapshotClient]:
+def _ordered(stmt: Select[Any], query: ClientQuery) -> Select[Any]:
     column = SORT_KEYS.get(query.sort, SnapshotClient.revenue_ttm)
-    direction = column.asc() if query.order == "asc" else column.desc()
-    return stmt.order_by(direction.nulls_last(), SnapshotClient.client_id.asc())
+    if query.order == "asc":
+        # Name and ID are never NULL: without NULLS LAST the index on (snapshot, name, ID) gives the order.
+        direction = column.asc() if query.sort in NOT_NULL_SORTS else column.asc().nulls_last()
+    else:
+        direction = column.desc().nulls_last()
+    return stmt.order_by(direction, SnapshotClient.client_id.asc())
+
+
+NOT_NULL_SORTS = frozenset({"name", "client_id"})
+"""Sort keys whose column is NOT NULL (no NULLS LAST needed)."""
 
 
 @dataclass(frozen=True)
@@ -201,15 +217,47 @@ class ClientPage:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def list_clients(
-    db: Session, snapshot_id: int, scope: ClientScope, query: ClientQuery, page_size: int = PAGE_SIZE
-) -> ClientPage:
-    """The page ``query.page`` of the scoped, filtered, sorted client list (a page past the end is empty)."""
+def count_clients(db: Session, snapshot_id: int, scope: ClientScope, query: ClientQuery) -> int:
+    """How many clients in scope match the search and filters of ``query``."""
     base = _client_select(snapshot_id, scope, query)
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    return int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+
+
+def list_clients(
+    db: Session,
+    snapshot_id: int,
+    scope: ClientScope,
+    query: ClientQuery,
+    page_size: int = PAGE_SIZE,
+    *,
+    total: int | None = None,
+) -> ClientPage:
+    """The page ``query.page`` of the scoped, filtered, sorted client list (a page past the end is empty).
+
+    ``total`` is :func:`count_clients` when the caller knows it already. The page's client IDs are found first
+    (the sort index holds the sort key and the ID, so far pages skip rows without reading them), then their rows.
+    """
+    if total is None:
+        total = count_clients(db, snapshot_id, scope, query)
     page = max(1, query.page)
-    rows = list(db.scalars(_ordered(base, query).limit(page_size).offset((page - 1) * page_size)))
-    return ClientPage(rows, total, page, page_size)
+    ids_stmt = _client_select(snapshot_id, scope, query).with_only_columns(
+        SnapshotClient.client_id, maintain_column_froms=True
+    )
+    ids = list(db.scalars(_ordered(ids_stmt, query).limit(page_size).offset((page - 1) * page_size)))
+    found = clients_by_id(db, snapshot_id, scope, ids)
+    return ClientPage([found[cid] for cid in ids if cid in found], total, page, page_size)
+
+
+def clients_by_id(db: Session, snapshot_id: int, scope: ClientScope, client_ids: Sequence[str]) -> dict[str, Any]:
+    """The rows (without details) of those ``client_ids`` that are in this snapshot and in scope, by ID."""
+    if not client_ids:
+        return {}
+    stmt = (
+        select(SnapshotClient)
+        .options(defer(SnapshotClient.details, raiseload=True))
+        .where(SnapshotClient.snapshot_id == snapshot_id, scope.clause(), SnapshotClient.client_id.in_(client_ids))
+    )
+    return {row.client_id: row for row in db.scalars(stmt)}
 
 
 def iter_clients(
@@ -274,6 +322,15 @@ def get_client(db: Session, snapshot_id: int, scope: ClientScope, client_id: str
 # -- overview ---------------------------------------------------------------------------------------------------
 def _json_float(*path: str) -> ColumnElement[float]:
     return SnapshotClient.details[path].as_float()  # type: ignore[no-any-return]
+
+
+def _feature(name: str) -> ColumnElement[float]:
+    """A promoted feature: its column, else (a snapshot stored before it was promoted) ``details.features``.
+
+    ``COALESCE`` reads the JSON only where the column is NULL, so a snapshot with the columns filled pays for the
+    JSON only on the clients that lack the value.
+    """
+    return func.coalesce(getattr(SnapshotClient, name), _json_float("features", name))
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -345,9 +402,9 @@ def portfolio_kpis(db: Session, snapshot_id: int, scope: ClientScope) -> Kpis:
             func.count(),
             func.count().filter(SnapshotClient.revenue_ttm > 0),
             func.sum(SnapshotClient.revenue_ttm),
-            func.sum(_json_float("features", "revenue_prior_ttm")),
+            func.sum(_feature("revenue_prior_ttm")),
             func.sum(SnapshotClient.margin_ttm),
-            func.sum(_json_float("features", "margin_prior_ttm")),
+            func.sum(_feature("margin_prior_ttm")),
             func.sum(SnapshotClient.revenue_ttm).filter(SnapshotClient.margin_ttm.is_not(None)),
             func.sum(SnapshotClient.expected_loss),
             func.count().filter(SnapshotClient.risk_level == "high"),
@@ -355,14 +412,7 @@ def portfolio_kpis(db: Session, snapshot_id: int, scope: ClientScope) -> Kpis:
             func.count().filter(SnapshotClient.potential.is_not(None)),
         ).where(*where)
     ).one()
-    top = (
-        select(SnapshotClient.revenue_ttm.label("revenue"))
-        .where(*where, SnapshotClient.revenue_ttm > 0)
-        .order_by(SnapshotClient.revenue_ttm.desc())
-        .limit(10)
-        .subquery()
-    )
-    top10 = db.scalar(select(func.sum(top.c.revenue)))
+    top10 = top_revenue(db, snapshot_id, scope, 10)
     return Kpis(
         clients=int(row[0]),
         active_clients=int(row[1]),
@@ -371,12 +421,24 @@ def portfolio_kpis(db: Session, snapshot_id: int, scope: ClientScope) -> Kpis:
         margin_ttm=_opt_float(row[4]),
         margin_prior_ttm=_opt_float(row[5]),
         margin_revenue_ttm=_opt_float(row[6]),
-        top10_revenue=_opt_float(top10),
+        top10_revenue=top10,
         revenue_at_risk=_opt_float(row[7]),
         high_risk_clients=int(row[8]),
         headroom=_opt_float(row[9]),
         clients_with_potential=int(row[10]),
     )
+
+
+def top_revenue(db: Session, snapshot_id: int, scope: ClientScope, n: int) -> float | None:
+    """Revenue TTM of the ``n`` largest clients in scope with positive revenue (None when there is none)."""
+    top = (
+        select(SnapshotClient.revenue_ttm.label("revenue"))
+        .where(SnapshotClient.snapshot_id == snapshot_id, scope.clause(), SnapshotClient.revenue_ttm > 0)
+        .order_by(SnapshotClient.revenue_ttm.desc())
+        .limit(n)
+        .subquery()
+    )
+    return _opt_float(db.scalar(select(func.sum(top.c.revenue))))
 
 
 @dataclass(frozen=True)
@@ -447,7 +509,17 @@ def segment_summary(db: Session, snapshot_id: int, scope: ClientScope) -> list[S
         .where(SnapshotClient.snapshot_id == snapshot_id, scope.clause())
         .group_by(SnapshotClient.segment)
     ).all()
-    total = math.fsum(float(r[2]) for r in rows if r[2] is not None and r[2] > 0)
+    return segment_rows([(r[0], int(r[1]), _opt_float(r[2]), _opt_float(r[3]), _opt_float(r[4])) for r in rows])
+
+
+def segment_rows(
+    groups: Sequence[tuple[str | None, int, float | None, float | None, float | None]],
+) -> list[SegmentRow]:
+    """:class:`SegmentRow` of (segment, clients, revenue, margin, headroom) groups.
+
+    Revenue shares are of the positive group revenues; rows in matrix order, then other segments, then none.
+    """
+    total = math.fsum(r[2] for r in groups if r[2] is not None and r[2] > 0)
 
     def rank(segment: str | None) -> tuple[int, str]:
         if segment in SEGMENT_ORDER:
@@ -457,13 +529,13 @@ def segment_summary(db: Session, snapshot_id: int, scope: ClientScope) -> list[S
     out = [
         SegmentRow(
             segment=r[0],
-            clients=int(r[1]),
-            revenue_ttm=_opt_float(r[2]),
-            margin_ttm=_opt_float(r[3]),
-            headroom=_opt_float(r[4]),
-            revenue_share=_ratio(_opt_float(r[2]), total),
+            clients=r[1],
+            revenue_ttm=r[2],
+            margin_ttm=r[3],
+            headroom=r[4],
+            revenue_share=_ratio(r[2], total),
         )
-        for r in rows
+        for r in groups
     ]
     return sorted(out, key=lambda s: rank(s.segment))
 
@@ -515,12 +587,23 @@ class MapData:
 
 
 def _score_expr(key: str) -> ColumnElement[float]:
-    # Tolerant of where the analysis stores the matrix axes: top level of details, or among the features.
-    return func.coalesce(_json_float(key), _json_float("features", key))
+    # The promoted column; else tolerant of where the analysis stored the matrix axes: top level of details, or
+    # among the features.
+    return func.coalesce(getattr(SnapshotClient, key), _json_float(key), _json_float("features", key))
 
 
-def map_points(db: Session, snapshot_id: int, scope: ClientScope, limit: int = MAP_LIMIT) -> MapData:
-    """The ``limit`` largest clients in scope by revenue, with what the portfolio map needs."""
+def map_points(
+    db: Session,
+    snapshot_id: int,
+    scope: ClientScope,
+    limit: int = MAP_LIMIT,
+    *,
+    totals: tuple[int, float | None] | None = None,
+) -> MapData:
+    """The ``limit`` largest clients in scope by revenue, with what the portfolio map needs.
+
+    ``totals`` are the clients and revenue TTM in scope when the caller knows them (per-owner totals).
+    """
     where = (SnapshotClient.snapshot_id == snapshot_id, scope.clause())
     rows = db.execute(
         select(
@@ -538,7 +621,10 @@ def map_points(db: Session, snapshot_id: int, scope: ClientScope, limit: int = M
         .order_by(SnapshotClient.revenue_ttm.desc().nulls_last(), SnapshotClient.client_id)
         .limit(limit)
     ).all()
-    total, revenue_total = db.execute(select(func.count(), func.sum(SnapshotClient.revenue_ttm)).where(*where)).one()
+    if totals is None:
+        found = db.execute(select(func.count(), func.sum(SnapshotClient.revenue_ttm)).where(*where)).one()
+        totals = (int(found[0]), _opt_float(found[1]))
+    total, revenue_total = totals
     points = [
         MapPoint(
             client_id=str(r[0]),
@@ -644,309 +730,3 @@ def rep_names(warehouse: Warehouse) -> dict[str, str]:
 def sequence_or_empty(value: Any) -> Sequence[Any]:
     """``value`` when it is a list, else an empty list (tolerant reading of snapshot details)."""
     return value if isinstance(value, list) else []
-
-
-# -- segments, team and forecasts (Segments, Team and Models pages; forecast cards of the overview) -------------
-NOT_SET = "__none__"
-"""The value of a group key in an address that selects the clients without that key (shown as "not set")."""
-CELL_PAGE_SIZE = 25
-"""Clients per page of a cell's list (Segments page)."""
-
-GROUP_COLUMNS: dict[str, Any] = {
-    "segment": SnapshotClient.segment,
-    "cts_segment": SnapshotClient.cts_segment,
-    "rfm_segment": SnapshotClient.rfm_segment,
-    "abc_revenue": SnapshotClient.abc_revenue,
-    "abc_margin": SnapshotClient.abc_margin,
-    "owner": SnapshotClient.owner_id,
-    "team": SnapshotClient.team,
-    "region": SnapshotClient.region,
-    "industry": SnapshotClient.industry,
-    "size_class": SnapshotClient.size_class,
-    "contract_type": SnapshotClient.contract_type,
-}
-"""Columns clients can be grouped by (heatmaps, quadrants, ABC, reps), by their name in addresses."""
-RFM_KEYS = ("rfm_r", "rfm_f")
-"""Group keys of the RFM grid: the R and F digits of ``details.features.rfm_score`` (such as ``"543"``)."""
-
-
-def group_key(key: str) -> ColumnElement[Any]:
-    """The SQL expression of a group key (:data:`GROUP_COLUMNS` or :data:`RFM_KEYS`); empty text counts as NULL."""
-    if key in RFM_KEYS:
-        code = SnapshotClient.details[("features", "rfm_score")].as_string()
-        return func.nullif(func.substr(code, 1 if key == "rfm_r" else 2, 1), "")
-    if key in GROUP_COLUMNS:
-        return func.nullif(GROUP_COLUMNS[key], "")
-    raise ValueError(f"unknown group key {key!r}; known keys: {', '.join([*GROUP_COLUMNS, *RFM_KEYS])}")
-
-
-def cell_condition(cell: Mapping[str, str]) -> ColumnElement[bool]:
-    """The SQL condition of one cell: each key equals its value (:data:`NOT_SET`: the key is missing or empty)."""
-    parts = [group_key(k).is_(None) if v == NOT_SET else group_key(k) == v for k, v in cell.items()]
-    return and_(true(), *parts)
-
-
-def cell_clients(
-    db: Session,
-    snapshot_id: int,
-    scope: ClientScope,
-    cell: Mapping[str, str],
-    page: int = 1,
-    page_size: int = CELL_PAGE_SIZE,
-) -> ClientPage:
-    """One page of the clients in scope that fall in ``cell``, largest revenue first (a page past the end: the last).
-
-    ``cell`` maps group keys to values, e.g. ``{"segment": "strategic", "region": "Mazowsze"}`` (a heatmap cell)
-    or ``{"rfm_r": "5", "rfm_f": "4"}``; an empty ``cell`` is every client in scope.
-    """
-    base = (
-        select(SnapshotClient)
-        .options(defer(SnapshotClient.details, raiseload=True))
-        .where(SnapshotClient.snapshot_id == snapshot_id, scope.clause(), cell_condition(cell))
-    )
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
-    page = min(max(1, page), max(1, math.ceil(total / page_size)))
-    order = (SnapshotClient.revenue_ttm.desc().nulls_last(), SnapshotClient.client_id.asc())
-    rows = list(db.scalars(base.order_by(*order).limit(page_size).offset((page - 1) * page_size)))
-    return ClientPage(rows, total, page, page_size)
-
-
-@dataclass(frozen=True)
-class GroupTotal:
-    """One group of the clients in scope: its key values (None: not set), clients and money.
-
-    ``revenue_positive`` and ``margin_positive`` add only positive values (the base of ABC shares); the other sums
-    are None when no client of the group has the value.
-    """
-
-    keys: tuple[str | None, ...]
-    clients: int
-    revenue_ttm: float | None
-    revenue_positive: float
-    margin_ttm: float | None
-    margin_positive: float
-    potential: float | None
-    headroom: float | None
-    expected_loss: float | None
-    expected_revenue: float | None
-    high_risk: int
-
-
-def group_totals(db: Session, snapshot_id: int, scope: ClientScope, keys: Sequence[str]) -> list[GroupTotal]:
-    """Clients and money per group of the clients in scope: one SQL ``GROUP BY`` over the snapshot rows.
-
-    ``keys`` are :data:`GROUP_COLUMNS` or :data:`RFM_KEYS` (one for a segment table, two for a heatmap). Groups
-    come sorted by their key values, missing values last.
-    """
-    exprs = [group_key(k) for k in keys]
-
-    def positive(column: Any) -> Any:
-        return func.coalesce(func.sum(case((column > 0, column), else_=0.0)), 0.0)
-
-    stmt = (
-        select(
-            *exprs,
-            func.count(),
-            func.sum(SnapshotClient.revenue_ttm),
-            positive(SnapshotClient.revenue_ttm),
-            func.sum(SnapshotClient.margin_ttm),
-            positive(SnapshotClient.margin_ttm),
-            func.sum(SnapshotClient.potential),
-            func.sum(SnapshotClient.headroom),
-            func.sum(SnapshotClient.expected_loss),
-            func.sum(SnapshotClient.expected_revenue),
-            func.count().filter(SnapshotClient.risk_level == "high"),
-        )
-        .where(SnapshotClient.snapshot_id == snapshot_id, scope.clause())
-        .group_by(*exprs)
-    )
-    n = len(exprs)
-    out = [
-        GroupTotal(
-            keys=tuple(None if v is None else str(v) for v in row[:n]),
-            clients=int(row[n]),
-            revenue_ttm=_opt_float(row[n + 1]),
-            revenue_positive=float(row[n + 2] or 0.0),
-            margin_ttm=_opt_float(row[n + 3]),
-            margin_positive=float(row[n + 4] or 0.0),
-            potential=_opt_float(row[n + 5]),
-            headroom=_opt_float(row[n + 6]),
-            expected_loss=_opt_float(row[n + 7]),
-            expected_revenue=_opt_float(row[n + 8]),
-            high_risk=int(row[n + 9]),
-        )
-        for row in db.execute(stmt)
-    ]
-    return sorted(out, key=lambda g: tuple((k is None, k or "") for k in g.keys))
-
-
-@dataclass(frozen=True)
-class CtsPoint:
-    """A client on the cost-to-serve x net price matrix (both indexes known)."""
-
-    client_id: str
-    name: str
-    revenue_ttm: float | None
-    net_price_index: float
-    cost_to_serve_index: float
-    segment: str | None
-
-
-def _cts_axes() -> tuple[ColumnElement[float], ColumnElement[float]]:
-    # The axes of salesfolio.analytics.segments.cost_to_serve_inputs, in SQL over the stored features.
-    price = _json_float("features", "margin_pct_ttm")
-    cost = case(
-        (SnapshotClient.revenue_ttm > 0, _json_float("features", "cost_to_serve_ttm") / SnapshotClient.revenue_ttm),
-        else_=None,
-    )
-    return price, cost
-
-
-def cts_points(db: Session, snapshot_id: int, scope: ClientScope, limit: int = MAP_LIMIT) -> tuple[list[CtsPoint], int]:
-    """The ``limit`` largest clients in scope (by revenue) with both cost-to-serve axes, and how many have them.
-
-    Axes as :func:`salesfolio.analytics.segments.cost_to_serve_inputs`: net price index = ``margin_pct_ttm``,
-    cost to serve index = ``cost_to_serve_ttm / revenue_ttm`` (revenue positive).
-    """
-    price, cost = _cts_axes()
-    where = (SnapshotClient.snapshot_id == snapshot_id, scope.clause(), price.is_not(None), cost.is_not(None))
-    rows = db.execute(
-        select(SnapshotClient.client_id, SnapshotClient.name, SnapshotClient.revenue_ttm, price, cost)
-        .add_columns(SnapshotClient.cts_segment)
-        .where(*where)
-        .order_by(SnapshotClient.revenue_ttm.desc().nulls_last(), SnapshotClient.client_id)
-        .limit(limit)
-    ).all()
-    total = int(db.scalar(select(func.count()).where(*where)) or 0)
-    points = [CtsPoint(str(r[0]), str(r[1] or r[0]), _opt_float(r[2]), float(r[3]), float(r[4]), r[5]) for r in rows]
-    return points, total
-
-
-CTS_HIGH_COST = ("carriage_trade", "aggressive")
-CTS_HIGH_PRICE = ("carriage_trade", "passive")
-
-
-def cts_splits(db: Session, snapshot_id: int, scope: ClientScope) -> tuple[float | None, float | None]:
-    """(cost split, price split) that the stored ``cts_segment`` of the clients in scope imply.
-
-    The analysis split at the median of all clients (or at the configured values); the page draws the line midway
-    between the largest index classed low and the smallest classed high among the clients the user sees, so the
-    line separates the points exactly as they were classed, without reading clients outside the scope. With
-    clients on one side only, the line goes through the nearest of them; None when no client is classed.
-    """
-    price, cost = _cts_axes()
-    segment = SnapshotClient.cts_segment
-    row = db.execute(
-        select(
-            func.max(case((segment.in_(("passive", "bargain_basement")), cost), else_=None)),
-            func.min(case((segment.in_(CTS_HIGH_COST), cost), else_=None)),
-            func.max(case((segment.in_(("aggressive", "bargain_basement")), price), else_=None)),
-            func.min(case((segment.in_(CTS_HIGH_PRICE), price), else_=None)),
-        ).where(SnapshotClient.snapshot_id == snapshot_id, scope.clause())
-    ).one()
-
-    def between(low: Any, high: Any) -> float | None:
-        if low is not None and high is not None:
-            return (float(low) + float(high)) / 2
-        return _opt_float(high if high is not None else low)
-
-    return between(row[0], row[1]), between(row[2], row[3])
-
-
-def open_deals(warehouse: Warehouse) -> list[dict[str, Any]]:
-    """Every open opportunity (no close date, no outcome) of the warehouse, prospects without a client included."""
-    t = warehouse.table(OPPORTUNITIES.name)
-    names = ("opportunity_id", "client_id", "owner_id", "stage", "value", "probability", "expected_close")
-    return _rows(t.filter(t.closed.isnull(), t.won.isnull()).select(*names))
-
-
-def clients_in_scope(db: Session, snapshot_id: int, scope: ClientScope, client_ids: Collection[str]) -> dict[str, str]:
-    """Of ``client_ids``, those in this snapshot and in scope, with their names (looked up 500 at a time)."""
-    wanted = sorted({str(c) for c in client_ids})
-    found: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        stmt = select(SnapshotClient.client_id, SnapshotClient.name).where(
-            SnapshotClient.snapshot_id == snapshot_id, scope.clause(), SnapshotClient.client_id.in_(chunk)
-        )
-        found.update({str(cid): str(name or cid) for cid, name in db.execute(stmt)})
-    return found
-
-
-def rep_in_scope(scope: ClientScope, rep_id: str | None, team: str | None) -> bool:
-    """Whether a rep's own figures (name, hours, capacity) are in ``scope``.
-
-    Board and admin see every rep, a manager the reps of the team, a rep only themself.
-    """
-    if scope.kind == "all":
-        return True
-    if scope.kind == "team":
-        return bool(scope.value) and team == scope.value
-    if scope.kind == "owner":
-        return bool(scope.value) and rep_id == scope.value
-    return False
-
-
-def reps_table(warehouse: Warehouse) -> list[dict[str, Any]]:
-    """The warehouse's reps: ``rep_id``, ``name``, ``team``, ``capacity_hours`` (selling hours per quarter)."""
-    t = warehouse.table(REPS.name)
-    return _rows(t.select("rep_id", "name", "team", "capacity_hours"))
-
-
-def hours_by_rep(warehouse: Warehouse, as_of: dt.date, rep_ids: Collection[str] | None) -> dict[str, float]:
-    """Hours per rep from ``activities`` in the 12 months up to ``as_of``, summed inside the warehouse engine.
-
-    The window is the features' TTM (``as_of - 12 months < date <= as_of``); only ``rep_ids`` (None: every rep).
-    """
-    if rep_ids is not None and not rep_ids:
-        return {}
-    t = warehouse.table(ACTIVITIES.name)
-    inside = t.filter(t.rep_id.notnull(), t.date > add_months(as_of, -12), t.date <= as_of)
-    if rep_ids is not None:
-        inside = inside.filter(inside.rep_id.isin(sorted(rep_ids)))
-    expr = inside.group_by("rep_id").aggregate(hours=inside.hours.sum())
-    return {str(r["rep_id"]): float(r["hours"] or 0.0) for r in _rows(expr)}
-
-
-@dataclass(frozen=True)
-class ForecastTotals:
-    """Expected revenue over the forecast horizon of the clients in scope that have a forecast."""
-
-    clients: int
-    expected_revenue: float | None
-    revenue_ttm: float | None
-    """Revenue TTM of the same clients (the comparison base)."""
-
-
-def forecast_totals(db: Session, snapshot_id: int, scope: ClientScope) -> ForecastTotals:
-    """Sum of ``expected_revenue`` (BG/NBD + Gamma-Gamma) and of the revenue TTM of the clients that have one."""
-    row = db.execute(
-        select(func.count(), func.sum(SnapshotClient.expected_revenue), func.sum(SnapshotClient.revenue_ttm)).where(
-            SnapshotClient.snapshot_id == snapshot_id, scope.clause(), SnapshotClient.expected_revenue.is_not(None)
-        )
-    ).one()
-    return ForecastTotals(int(row[0]), _opt_float(row[1]), _opt_float(row[2]))
-
-
-def top_growers(
-    db: Session, snapshot_id: int, scope: ClientScope, years: float, limit: int = 10
-) -> list[tuple[SnapshotClient, float]]:
-    """The clients in scope expected to grow most: ``expected_revenue / years - revenue_ttm``, largest first.
-
-    ``years`` is the forecast horizon in years (24 months: 2), so the expected revenue per year is compared with
-    the last 12 months; only clients with a positive expected growth are listed.
-    """
-    growth = SnapshotClient.expected_revenue / years - func.coalesce(SnapshotClient.revenue_ttm, 0.0)
-    stmt = (
-        select(SnapshotClient, growth)
-        .options(defer(SnapshotClient.details, raiseload=True))
-        .where(
-            SnapshotClient.snapshot_id == snapshot_id,
-            scope.clause(),
-            SnapshotClient.expected_revenue.is_not(None),
-            growth > 0,
-        )
-        .order_by(growth.desc(), SnapshotClient.client_id)
-        .limit(limit)
-    )
-    return [(row[0], float(row[1] or 0.0)) for row in db.execute(stmt)]

@@ -15,11 +15,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from salesfolio.store.models import Snapshot
-from salesfolio.web import queries
+from salesfolio.web import queries, rollups
 from salesfolio.web.assessments import AssessmentValues, check_values, save_assessment
 from salesfolio.web.deps import (
     AnyUser,
     Assessor,
+    CacheDep,
     ClientQueryDep,
     DbSession,
     Scope,
@@ -82,11 +83,14 @@ def snapshots(db: DbSession, user: AnyUser) -> list[SnapshotPublic]:
 
 
 @router.get("/clients", response_model=ClientList, name="api_clients")
-def clients(db: DbSession, user: AnyUser, scope: Scope, snapshot: SnapshotDep, query: ClientQueryDep) -> ClientList:
+def clients(
+    db: DbSession, user: AnyUser, scope: Scope, snapshot: SnapshotDep, query: ClientQueryDep, cache: CacheDep
+) -> ClientList:
     """The client list of the snapshot (default: newest), in the user's scope, with the page's filters."""
     if snapshot is None:
         return ClientList(snapshot_id=None, total=0, page=query.page, page_size=queries.PAGE_SIZE, pages=1, items=[])
-    page = queries.list_clients(db, snapshot.id, scope, query)
+    total = rollups.count_clients(db, snapshot, scope, query, cache)
+    page = queries.list_clients(db, snapshot.id, scope, query, total=total)
     return ClientList(
         snapshot_id=snapshot.id,
         total=page.total,

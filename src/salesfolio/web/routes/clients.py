@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from salesfolio.store.models import ROLES, Snapshot, SnapshotClient, User
-from salesfolio.web import charts, exports, labels, queries
+from salesfolio.web import charts, exports, labels, queries, rollups
 from salesfolio.web.assessments import Problem, parse_form, save_assessment
 from salesfolio.web.deps import (
     AnyUser,
     Assessor,
+    CacheDep,
     ClientQueryDep,
     DbSession,
     LangDep,
@@ -83,6 +85,7 @@ def client_list(
     scope: Scope,
     snapshot: SnapshotDep,
     query: ClientQueryDep,
+    cache: CacheDep,
 ) -> Response:
     """The client list page, or just its table for an HTMX request."""
     partial = (
@@ -93,10 +96,11 @@ def client_list(
     headers = {"Vary": "HX-Request, HX-Target"}
     if snapshot is None:
         return render(request, "clients.html", {"empty": True}, headers=headers)
-    page = queries.list_clients(db, snapshot.id, scope, query)
-    if not page.rows and page.total and query.page > page.pages:  # past the end (an old link): the last page
-        query = dataclasses.replace(query, page=page.pages)
-        page = queries.list_clients(db, snapshot.id, scope, query)
+    total = rollups.count_clients(db, snapshot, scope, query, cache)
+    pages = max(1, math.ceil(total / queries.PAGE_SIZE))
+    if total and query.page > pages:  # past the end (an old link): the last page
+        query = dataclasses.replace(query, page=pages)
+    page = queries.list_clients(db, snapshot.id, scope, query, total=total)
     context = {
         "empty": False,
         "page": page,

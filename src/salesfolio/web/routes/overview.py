@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from salesfolio.store.models import ROLES
-from salesfolio.web import charts, queries
-from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep
+from salesfolio.web import charts, queries, rollups
+from salesfolio.web.deps import AnyUser, CacheDep, DbSession, LangDep, Scope, SnapshotDep
 from salesfolio.web.i18n import N_
 from salesfolio.web.routes.models import forecast_horizon_months
 from salesfolio.web.schemas import client_detail
@@ -36,14 +36,20 @@ def _splits(summary: dict[str, object]) -> tuple[float | None, float | None]:
 
 @router.get("/", name="overview")
 def overview(
-    request: Request, db: DbSession, user: AnyUser, scope: Scope, snapshot: SnapshotDep, lang: LangDep
+    request: Request,
+    db: DbSession,
+    user: AnyUser,
+    scope: Scope,
+    snapshot: SnapshotDep,
+    lang: LangDep,
+    cache: CacheDep,
 ) -> Response:
     """The overview page of the chosen (default: newest) snapshot."""
     if snapshot is None:
         return render(request, "overview.html", {"empty": True})
-    kpis = queries.portfolio_kpis(db, snapshot.id, scope)
-    map_data = queries.map_points(db, snapshot.id, scope)
-    curve = queries.pareto_curve(db, snapshot.id, scope)
+    kpis = rollups.portfolio_kpis(db, snapshot, scope)
+    map_data = rollups.map_points(db, snapshot, scope)
+    curve = rollups.pareto_curve(db, snapshot, scope, cache)
     x_key, y_key = charts.map_axes(map_data)
     horizon = forecast_horizon_months(snapshot)
     context = {
@@ -54,12 +60,12 @@ def overview(
         "map_figure": charts.portfolio_map(map_data, lang, _splits(snapshot.summary or {})),
         "pareto": curve,
         "pareto_figure": charts.pareto_chart(curve, lang),
-        "segments": queries.segment_summary(db, snapshot.id, scope),
+        "segments": rollups.segment_summary(db, snapshot, scope),
         "alerts": [(row, client_detail(row).signals) for row in queries.top_alerts(db, snapshot.id, scope)],
         "scope": scope,
         "horizon_months": horizon,
-        "forecast": queries.forecast_totals(db, snapshot.id, scope),
-        "growers": queries.top_growers(db, snapshot.id, scope, horizon / 12),
+        "forecast": rollups.forecast_totals(db, snapshot, scope),
+        "growers": rollups.top_growers(db, snapshot, scope, horizon / 12, cache),
     }
     webgl = {"Content-Security-Policy": content_security_policy(webgl=True)}
     return render(request, "overview.html", context, headers=webgl)

@@ -5,11 +5,13 @@ Shapiro et al. 1987 (``cts``), opportunity zones of the open deals by value x wi
 RFM grid (``rfm``), ABC tables on revenue and margin (``abc``) and heatmaps of a segmentation against rep,
 region, industry, size class or contract type (``heatmap``).
 
-Every number is aggregated in SQL over the snapshot rows in the user's scope (:func:`queries.group_totals`), so a
-rep's heatmap counts the rep's clients only. Scatter plots draw at most :data:`queries.MAP_LIMIT` clients (the
-largest by revenue) and say so. Under each chart the clients of the selected cell are listed, 25 per page: a
-click on a table row or heatmap cell loads the list through HTMX (``/segments/clients``, a partial) and the
-address follows (``?cell=``), so the selection has a link; a click on a scatter point opens the client.
+Every number is aggregated in SQL over the snapshot rows in the user's scope (:func:`groups.group_totals`), so a
+rep's heatmap counts the rep's clients only; sums by segment come from the snapshot's per-owner totals and the
+others are computed once per snapshot and scope (:mod:`salesfolio.web.rollups`). Scatter plots draw at most
+:data:`queries.MAP_LIMIT` clients (the largest by revenue) and say so. Under each chart the clients of the
+selected cell are listed, 25 per page: a click on a table row or heatmap cell loads the list through HTMX
+(``/segments/clients``, a partial) and the address follows (``?cell=``), so the selection has a link; a click on
+a scatter point opens the client.
 
 Opportunity zones come from the warehouse's open opportunities: the deals of clients in scope (prospects without
 a client only for board and admin), classified by :func:`salesfolio.analytics.segments.opportunity_zones` with
@@ -32,9 +34,20 @@ from starlette.responses import Response
 from salesfolio.analytics import segments as seg
 from salesfolio.analytics.config import CtsConfig, OpportunityZonesConfig, RfmConfig
 from salesfolio.store.models import ROLES, Snapshot
-from salesfolio.web import charts, labels, queries
-from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep, get_workspace, open_warehouse
+from salesfolio.web import charts, groups, labels, queries, rollups
+from salesfolio.web.deps import (
+    AnyUser,
+    CacheDep,
+    DbSession,
+    LangDep,
+    Scope,
+    SnapshotDep,
+    get_snapshot_cache,
+    get_workspace,
+    open_warehouse,
+)
 from salesfolio.web.i18n import N_, Lang
+from salesfolio.web.rollups import SnapshotCache
 from salesfolio.web.security import content_security_policy
 from salesfolio.web.templating import NavItem, path_for, render
 
@@ -69,7 +82,7 @@ DIMENSIONS: dict[str, str] = {
 Metric = Literal["clients", "revenue"]
 HEATMAP_ROWS = 60
 """A heatmap shows at most this many rows (the largest by revenue); the page says how many it leaves out."""
-CELL_KEYS = (*queries.GROUP_COLUMNS, *queries.RFM_KEYS)
+CELL_KEYS = (*groups.GROUP_COLUMNS, *groups.RFM_KEYS)
 ZONES = ("A", "B", "C", seg.UNKNOWN)
 ORDERS: dict[str, tuple[str, ...]] = {
     "segment": (*queries.SEGMENT_ORDER, seg.UNKNOWN),
@@ -114,7 +127,7 @@ HELPERS = {"cell_key": cell_key, "merge": merge_query, "parse": parse_cell}
 
 def value_label(lang: Lang, key: str, value: str | None, reps: Mapping[str, str]) -> str:
     """How a group key's value is shown: segment names, rep names, ``R 5`` / ``F 3``, "not set" for none."""
-    if value is None or value == queries.NOT_SET:
+    if value is None or value == groups.NOT_SET:
         return lang.gettext("not set")
     if key in ("segment", "cts_segment", "rfm_segment"):
         return labels.segment_label(lang, value)
@@ -122,7 +135,7 @@ def value_label(lang: Lang, key: str, value: str | None, reps: Mapping[str, str]
         return labels.segment_label(lang, value) if value == seg.UNKNOWN else value
     if key == "owner":
         return reps.get(value, value)
-    if key in queries.RFM_KEYS:
+    if key in groups.RFM_KEYS:
         return f"{'R' if key == 'rfm_r' else 'F'} {value}"
     return value
 
@@ -147,9 +160,15 @@ def _config(snapshot: Snapshot, section: str, model: Any) -> Any:
         return model()
 
 
-def _rep_names(request: Request) -> dict[str, str]:
+def _read_rep_names(request: Request) -> dict[str, str] | None:
     with open_warehouse(get_workspace(request)) as warehouse:
-        return queries.rep_names(warehouse) if warehouse is not None else {}
+        return queries.rep_names(warehouse) if warehouse is not None else None
+
+
+def _rep_names(request: Request, db: DbSession) -> dict[str, str]:
+    """rep_id -> name, read from the warehouse once per warehouse data version ({} while it is busy)."""
+    key = ("rep_names", rollups.warehouse_version(db))
+    return get_snapshot_cache(request).get_or_compute(key, lambda: _read_rep_names(request)) or {}
 
 
 # -- views --------------------------------------------------------------------------------------------------------
@@ -159,11 +178,11 @@ class SegmentRow:
 
     code: str | None
     cell: dict[str, str]
-    total: queries.GroupTotal
+    total: groups.GroupTotal
     share: float | None
 
 
-def segment_rows(totals: list[queries.GroupTotal], key: str, money: str = "revenue") -> list[SegmentRow]:
+def segment_rows(totals: list[groups.GroupTotal], key: str, money: str = "revenue") -> list[SegmentRow]:
     """The rows of a one-key segment table in display order, with the share of positive revenue (or margin)."""
     by_code = {t.keys[0]: t for t in totals}
     base = sum(t.margin_positive if money == "margin" else t.revenue_positive for t in totals)
@@ -171,7 +190,7 @@ def segment_rows(totals: list[queries.GroupTotal], key: str, money: str = "reven
     for code in _ordered(set(by_code), ORDERS.get(key, ())):
         total = by_code[code]
         part = total.margin_positive if money == "margin" else total.revenue_positive
-        out.append(SegmentRow(code, {key: code or queries.NOT_SET}, total, part / base if base > 0 else None))
+        out.append(SegmentRow(code, {key: code or groups.NOT_SET}, total, part / base if base > 0 else None))
     return out
 
 
@@ -184,9 +203,11 @@ def _quadrants(rows: list[SegmentRow], positions: dict[str, tuple[int, int]]) ->
     ]  # fmt: skip
 
 
-def _matrix(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang) -> dict[str, Any]:
-    data = queries.map_points(db, snapshot.id, scope)
-    rows = segment_rows(queries.group_totals(db, snapshot.id, scope, ["segment"]), "segment")
+def _matrix(
+    db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang, cache: SnapshotCache
+) -> dict[str, Any]:
+    data = rollups.map_points(db, snapshot, scope)
+    rows = segment_rows(rollups.group_totals(db, snapshot, scope, cache=cache, keys=["segment"]), "segment")
     raw = (snapshot.summary or {}).get("matrix_splits")
     splits = raw if isinstance(raw, dict) else {}
     split = (_float(splits.get("value")), _float(splits.get("potential")))
@@ -205,11 +226,15 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _cts(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang) -> dict[str, Any]:
-    points, total = queries.cts_points(db, snapshot.id, scope)
-    rows = segment_rows(queries.group_totals(db, snapshot.id, scope, ["cts_segment"]), "cts_segment")
+def _cts(
+    db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang, cache: SnapshotCache
+) -> dict[str, Any]:
+    points, total = rollups.cached(
+        cache, snapshot, scope, "cts_points", lambda: groups.cts_points(db, snapshot.id, scope)
+    )
+    rows = segment_rows(rollups.group_totals(db, snapshot, scope, cache=cache, keys=["cts_segment"]), "cts_segment")
     config: CtsConfig = _config(snapshot, "cost_to_serve", CtsConfig)
-    implied = queries.cts_splits(db, snapshot.id, scope)
+    implied = rollups.cached(cache, snapshot, scope, "cts_splits", lambda: groups.cts_splits(db, snapshot.id, scope))
     splits = (
         config.cost_split if config.cost_split is not None else implied[0],
         config.price_split if config.price_split is not None else implied[1],
@@ -269,8 +294,8 @@ def scoped_zones(request: Request, db: DbSession, snapshot: Snapshot, scope: que
     with open_warehouse(get_workspace(request)) as warehouse:
         if warehouse is None:
             return None
-        found = queries.open_deals(warehouse)
-    names = queries.clients_in_scope(db, snapshot.id, scope, [d["client_id"] for d in found if d["client_id"]])
+        found = groups.open_deals(warehouse)
+    names = groups.clients_in_scope(db, snapshot.id, scope, [d["client_id"] for d in found if d["client_id"]])
     everything = scope.kind == "all"
     kept = [d for d in found if (d["client_id"] in names) or everything]
     if not kept:
@@ -356,9 +381,11 @@ def _zones(
     }
 
 
-def _rfm(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang) -> dict[str, Any]:
+def _rfm(
+    db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang, cache: SnapshotCache
+) -> dict[str, Any]:
     bins = _config(snapshot, "rfm", RfmConfig).bins
-    grid = {t.keys: t for t in queries.group_totals(db, snapshot.id, scope, list(queries.RFM_KEYS))}
+    grid = {t.keys: t for t in rollups.group_totals(db, snapshot, scope, cache=cache, keys=list(groups.RFM_KEYS))}
     scores = [str(s) for s in range(1, bins + 1)]
     rows = list(reversed(scores))  # R 5 (bought most recently) on top
 
@@ -378,15 +405,19 @@ def _rfm(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: La
             lang,
             names=[[name(r, f) for f in scores] for r in rows],
         )
-    table = segment_rows(queries.group_totals(db, snapshot.id, scope, ["rfm_segment"]), "rfm_segment")
+    table = segment_rows(rollups.group_totals(db, snapshot, scope, cache=cache, keys=["rfm_segment"]), "rfm_segment")
     return {"figure": figure, "rows": table, "bins": bins, "webgl": False}
 
 
-def _abc(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang) -> dict[str, Any]:
+def _abc(
+    db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang, cache: SnapshotCache
+) -> dict[str, Any]:
     return {
-        "revenue_rows": segment_rows(queries.group_totals(db, snapshot.id, scope, ["abc_revenue"]), "abc_revenue"),
+        "revenue_rows": segment_rows(
+            rollups.group_totals(db, snapshot, scope, cache=cache, keys=["abc_revenue"]), "abc_revenue"
+        ),
         "margin_rows": segment_rows(
-            queries.group_totals(db, snapshot.id, scope, ["abc_margin"]), "abc_margin", money="margin"
+            rollups.group_totals(db, snapshot, scope, cache=cache, keys=["abc_margin"]), "abc_margin", money="margin"
         ),
         "figure": None,
         "webgl": False,
@@ -402,8 +433,9 @@ def _heatmap(
     by: str,
     metric: str,
     reps: Mapping[str, str],
+    cache: SnapshotCache,
 ) -> dict[str, Any]:
-    totals = queries.group_totals(db, snapshot.id, scope, [by, segmentation])
+    totals = rollups.group_totals(db, snapshot, scope, cache=cache, keys=[by, segmentation])
     cells = {t.keys: t for t in totals}
     columns = _ordered({t.keys[1] for t in totals}, ORDERS.get(segmentation, ()))
     size: dict[str | None, float] = {}
@@ -413,7 +445,7 @@ def _heatmap(
     rows = values[:HEATMAP_ROWS]
     links = [
         [
-            cell_key({by: r or queries.NOT_SET, segmentation: c or queries.NOT_SET}) if (r, c) in cells else None
+            cell_key({by: r or groups.NOT_SET, segmentation: c or groups.NOT_SET}) if (r, c) in cells else None
             for c in columns
         ]
         for r in rows
@@ -451,6 +483,7 @@ def segments_page(
     scope: Scope,
     snapshot: SnapshotDep,
     lang: LangDep,
+    cache: CacheDep,
     view: Annotated[View, Query(description="Which segmentation to show.")] = "matrix",
     segmentation: Annotated[Segmentation, Query(description="Heatmap columns.")] = "segment",
     by: Annotated[Dimension, Query(description="Heatmap rows.")] = "owner",
@@ -461,19 +494,19 @@ def segments_page(
     """The Segments page: one view's chart and tables, and the clients (or deals) of the selected cell."""
     if snapshot is None:
         return render(request, "segments.html", {"empty": True, "views": VIEWS, "view": view})
-    reps = _rep_names(request)
+    reps = _rep_names(request, db)
     if view == "matrix":
-        context = _matrix(db, snapshot, scope, lang)
+        context = _matrix(db, snapshot, scope, lang, cache)
     elif view == "cts":
-        context = _cts(db, snapshot, scope, lang)
+        context = _cts(db, snapshot, scope, lang, cache)
     elif view == "zones":
         context = _zones(request, db, snapshot, scope, lang)
     elif view == "rfm":
-        context = _rfm(db, snapshot, scope, lang)
+        context = _rfm(db, snapshot, scope, lang, cache)
     elif view == "abc":
-        context = _abc(db, snapshot, scope, lang)
+        context = _abc(db, snapshot, scope, lang, cache)
     else:
-        context = _heatmap(db, snapshot, scope, lang, segmentation, by, metric, reps)
+        context = _heatmap(db, snapshot, scope, lang, segmentation, by, metric, reps, cache)
     page_query = _page_query(view, segmentation, by, metric)
     if view == "zones":
         zone = dict(parse_qsl(cell)).get("zone", "")
@@ -510,11 +543,11 @@ def _cell_list(
     page: int,
     reps: Mapping[str, str],
 ) -> dict[str, Any]:
-    listing = queries.cell_clients(db, snapshot.id, scope, cell, page) if cell else None
+    listing = groups.cell_clients(db, snapshot.id, scope, cell, page) if cell else None
     return {"cell": cell, "cell_text": cell_text(lang, cell, reps), "listing": listing, "kind": "clients", "reps": reps}
 
 
-def _deal_list(zones: Zones | None, zone: str, page: int, page_size: int = queries.CELL_PAGE_SIZE) -> dict[str, Any]:
+def _deal_list(zones: Zones | None, zone: str, page: int, page_size: int = groups.CELL_PAGE_SIZE) -> dict[str, Any]:
     deals = sorted(
         (d for d in (zones.deals if zones else []) if d.zone == zone),
         key=lambda d: (-(d.weighted or 0.0), d.opportunity_id),
@@ -553,7 +586,7 @@ def segment_clients(
     if snapshot is None:
         context.update({"cell": {}, "cell_text": "", "listing": None, "kind": "clients", "reps": {}})
     else:
-        context.update(_cell_list(db, snapshot, scope, lang, cell, page, _rep_names(request)))
+        context.update(_cell_list(db, snapshot, scope, lang, cell, page, _rep_names(request, db)))
         chosen = {"snapshot": request.query_params["snapshot"]} if "snapshot" in request.query_params else {}
         target = {**chosen, **context["page_query"], "cell": cell_key(cell)} if cell else chosen
         headers["HX-Push-Url"] = path_for(request, "segments", {**target, "page": page if page > 1 else ""})

@@ -1,10 +1,10 @@
 """The Team page: what each rep holds (clients, segment mix, revenue, margin, potential, risk) and the effort.
 
 One row per rep in the user's scope: board and admin see every rep, a manager the reps of the team, a rep only
-themself (:func:`salesfolio.web.queries.rep_in_scope`). The holdings are SQL aggregates of the scoped snapshot
-rows grouped by owner (:func:`salesfolio.web.queries.group_totals`); names, teams and capacity come from the
+themself (:func:`salesfolio.web.groups.rep_in_scope`). The holdings are SQL aggregates of the scoped snapshot
+rows grouped by owner (:func:`salesfolio.web.groups.group_totals`); names, teams and capacity come from the
 warehouse's reps table, and hours from its activities in the 12 months up to the snapshot date
-(:func:`salesfolio.web.queries.hours_by_rep`). Capacity is entered per quarter, so a year holds four times it.
+(:func:`salesfolio.web.groups.hours_by_rep`). Capacity is entered per quarter, so a year holds four times it.
 Clients without an owner form their own row (visible to board and admin only, since no team holds them).
 """
 
@@ -18,10 +18,20 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from salesfolio.analytics.segments import UNKNOWN
-from salesfolio.store.models import ROLES
-from salesfolio.web import charts, queries
-from salesfolio.web.deps import AnyUser, DbSession, LangDep, Scope, SnapshotDep, get_workspace, open_warehouse
+from salesfolio.store.models import ROLES, Snapshot
+from salesfolio.web import charts, groups, queries, rollups
+from salesfolio.web.deps import (
+    AnyUser,
+    CacheDep,
+    DbSession,
+    LangDep,
+    Scope,
+    SnapshotDep,
+    get_workspace,
+    open_warehouse,
+)
 from salesfolio.web.i18n import N_
+from salesfolio.web.rollups import SnapshotCache
 from salesfolio.web.templating import NavItem, render
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +39,9 @@ NAV = [NavItem("team", N_("Team"), ROLES, "briefcase")]
 
 QUARTERS_PER_YEAR = 4
 CHART_REPS = 40
-"""The charts show the first this many reps of the table (the table lists them all)."""
+"""The charts show the first this many reps of the table (in the table's order, across its pages)."""
+TEAM_PAGE_SIZE = 100
+"""Reps per page of the table (the total row and the charts cover every rep in scope)."""
 
 
 @dataclass(frozen=True)
@@ -111,26 +123,40 @@ def sort_rows(rows: list[RepRow], sort: str, order: str) -> list[RepRow]:
     return sorted(present, key=key, reverse=order == "desc") + missing
 
 
-def rep_rows(
-    request: Request, db: DbSession, snapshot_id: int, as_of: Any, scope: queries.ClientScope
-) -> tuple[list[RepRow], bool]:
-    """The rows of the reps in scope, and whether the warehouse could be read (names, capacity, hours)."""
-    holdings = {t.keys[0]: t for t in queries.group_totals(db, snapshot_id, scope, ["owner"])}
-    mix: dict[str | None, dict[str | None, int]] = {}
-    for t in queries.group_totals(db, snapshot_id, scope, ["owner", "segment"]):
-        mix.setdefault(t.keys[0], {})[t.keys[1]] = t.clients
-    reps: dict[str, dict[str, Any]] = {}
-    hours: dict[str, float] = {}
+def _reps_and_hours(
+    request: Request, as_of: Any, scope: queries.ClientScope, owners: set[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
+    """The reps in scope (warehouse reps table) and their hours; None when the warehouse cannot be read now."""
     with open_warehouse(get_workspace(request)) as warehouse:
-        if warehouse is not None:
-            reps = {
-                str(r["rep_id"]): r
-                for r in queries.reps_table(warehouse)
-                if queries.rep_in_scope(scope, str(r["rep_id"]), r["team"])
-            }
-            wanted = set(reps) | {k for k in holdings if k is not None}
-            hours = queries.hours_by_rep(warehouse, as_of, None if scope.kind == "all" else wanted)
-    ok = warehouse is not None
+        if warehouse is None:
+            return None
+        reps = {
+            str(r["rep_id"]): r
+            for r in groups.reps_table(warehouse)
+            if groups.rep_in_scope(scope, str(r["rep_id"]), r["team"])
+        }
+        wanted = set(reps) | owners
+        return reps, groups.hours_by_rep(warehouse, as_of, None if scope.kind == "all" else wanted)
+
+
+def rep_rows(
+    request: Request, db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, cache: SnapshotCache | None = None
+) -> tuple[list[RepRow], bool]:
+    """The rows of the reps in scope, and whether the warehouse could be read (names, capacity, hours).
+
+    Holdings and segment mix are sums of the snapshot's per-owner totals (:mod:`salesfolio.web.rollups`). The
+    reps and their hours are read from the warehouse once per snapshot, scope and warehouse data version
+    (:func:`salesfolio.web.rollups.warehouse_version`: every import changes it).
+    """
+    mix = rollups.segment_mix(db, snapshot, scope)
+    holdings = {t.keys[0]: t for t in rollups.group_totals(db, snapshot, scope, ["owner"])}
+    owners = {k for k in holdings if k is not None}
+    found = rollups.cached(
+        cache, snapshot, scope, ("team_warehouse", rollups.warehouse_version(db)),
+        lambda: _reps_and_hours(request, snapshot.as_of, scope, owners),
+    )  # fmt: skip
+    ok = found is not None
+    reps, hours = found if found is not None else ({}, {})
     rows = []
     for rep_id in sorted({*reps, *holdings}, key=lambda v: (v is None, v or "")):
         held = holdings.get(rep_id)
@@ -169,14 +195,19 @@ def team_page(
     scope: Scope,
     snapshot: SnapshotDep,
     lang: LangDep,
+    cache: CacheDep,
     sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column to sort by.")] = "revenue",
     order: Annotated[Literal["asc", "desc"], Query(description="Sort direction.")] = "desc",
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1.")] = 1,
 ) -> Response:
     """The Team page of the chosen (default: newest) snapshot, in the user's scope."""
     if snapshot is None:
         return render(request, "team.html", {"empty": True})
-    rows, warehouse_ok = rep_rows(request, db, snapshot.id, snapshot.as_of, scope)
+    rows, warehouse_ok = rep_rows(request, db, snapshot, scope, cache)
     rows = sort_rows(rows, sort, order)
+    pages = max(1, math.ceil(len(rows) / TEAM_PAGE_SIZE))
+    page = min(page, pages)
+    start = (page - 1) * TEAM_PAGE_SIZE
     unnamed = lang.gettext("No owner")
     names = [r.name if r.rep_id is not None else unnamed for r in rows]
     segments = [s for s in (*queries.SEGMENT_ORDER, UNKNOWN, None) if any(r.mix.get(s) for r in rows)]
@@ -202,7 +233,11 @@ def team_page(
     context = {
         "empty": False,
         "rows": rows,
-        "names": names,
+        "shown": list(zip(names[start : start + TEAM_PAGE_SIZE], rows[start : start + TEAM_PAGE_SIZE], strict=True)),
+        "page": page,
+        "pages": pages,
+        "first": start + 1,
+        "last": min(start + TEAM_PAGE_SIZE, len(rows)),
         "total": total,
         "warehouse_ok": warehouse_ok,
         "columns": COLUMNS,
