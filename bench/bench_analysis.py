@@ -20,6 +20,12 @@ returns to the host slowly, see shared/notes/performance-anchors.md):
               process (a running service: imports done, page cache and engine warm);
 ``analysis``  ``analyse_portfolio`` alone, the whole analysis of the issue's target (no snapshot stored);
 ``run``       ``run_analysis``: the analysis and its snapshot in the app store (what ``salesfolio analyze`` does);
+``churn``     (asked for by name) the churn step alone, twice in one process: as the analysis runs it
+              (``portfolio._churn``: the backtest, and the production model only when the backtest recommends it)
+              and with the production model forced (``churn_report(only_if_shown=False)``: its fit, the features
+              at ``as_of`` and the per-client reasons, what a workspace whose model is shown pays), with the CPU
+              seconds of each part (feature frames, labels, fits, bootstrap, reasons) and the backtest metrics per
+              cut-off (AUC, precision and lost revenue in the top 10 %, Brier), to compare speed and model quality;
 ``service``   (asked for by name, with ``--data`` a ``bench_features.py`` folder) the feature step in a running
               process on that benchmark's data: what its whole-process pandas and tuned SQL rows compare with.
 
@@ -241,6 +247,8 @@ def child(variant: str, data: Path, folder: Path, stats: Path) -> None:
                     result = analyse_portfolio({n: wh.table(n) for n in TABLES}, as_of, ws.config.analysis)
                 figures["in_process_s"] = time.perf_counter() - t0
                 figures["clients"] = len(result.clients)
+            elif variant == "churn":
+                figures.update(_churn_parts(ws, as_of))
             elif variant == "run":
                 from salesfolio.services.analysis import run_analysis
 
@@ -286,6 +294,68 @@ def _stages(ws: Any, as_of: dt.date) -> dict[str, Any]:
             "cpu": time.process_time() - c1,
         }
     return {"stages": stages, "clients": len(run.clients), "feature_rows": len(frame)}
+
+
+def _churn_parts(ws: Any, as_of: dt.date) -> dict[str, Any]:
+    """The churn step as the analysis runs it, then with the production model forced; CPU per part, metrics."""
+    from functools import partial
+
+    from salesfolio.analytics import churn, churn_backtest, portfolio
+    from salesfolio.analytics.churn import tables_as_of
+    from salesfolio.analytics.features import client_features, invoice_aggregates
+    from salesfolio.contract import TABLES
+
+    clock = StageClock()
+    clock.span(churn_backtest.CutoffFrames, "features", "feature frames")
+    clock.span(churn_backtest, "churn_labels", "labels")
+    clock.span(churn_backtest, "churn_population", "population at as_of")
+    clock.span(churn.ChurnModel, "fit", "model fits")
+    clock.span(churn.ChurnModel, "reasons", "reasons")
+    clock.span(churn_backtest, "gain_interval", "bootstrap intervals")
+    out: dict[str, Any] = {}
+    with ws.warehouse() as wh:
+        tables = {n: wh.table(n) for n in TABLES}
+        for label in ("as the analysis runs it", "production model forced"):
+            clock.wall.clear()
+            clock.cpu.clear()
+            t0, c0 = time.perf_counter(), time.process_time()
+            if label == "as the analysis runs it":
+                _, _, report = portfolio._churn(tables, as_of, ws.config.analysis)
+                cutoffs = report["cutoffs"]
+            else:
+                invoices = invoice_aggregates(tables_as_of(tables, as_of)["invoice_lines"], as_of).cache()
+                try:
+                    feature_fn = partial(client_features, invoices=invoices)
+                    backtest, prediction = churn_backtest.churn_report(
+                        tables, as_of, feature_fn, ws.config.analysis, only_if_shown=False
+                    )
+                finally:
+                    invoices.release()
+                cutoffs = backtest.to_dict()["cutoffs"]
+                out["prediction"] = {"status": prediction.status, "clients": len(prediction.frame)}
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            parts = {k: {"wall": clock.wall[k], "cpu": clock.cpu[k]} for k in clock.wall}
+            parts["other"] = {
+                "wall": wall - sum(p["wall"] for p in parts.values()),
+                "cpu": cpu - sum(p["cpu"] for p in parts.values()),
+            }
+            parts["total"] = {"wall": wall, "cpu": cpu}
+            out[label] = parts
+        out["backtest"] = [
+            {
+                "cutoff": c["cutoff"],
+                "n_train": c["n_train"],
+                "auc": c["scores"]["model"]["auc"],
+                "auc_recency": c["scores"]["recency"]["auc"],
+                "precision_top": c["scores"]["model"]["precision_at_k"],
+                "lost_share": c["scores"]["model"]["lost_revenue_share"],
+                "lost_share_size": c["scores"]["size"]["lost_revenue_share"],
+                "brier": c["brier"],
+                "brier_reference": c["brier_reference"],
+            }
+            for c in cutoffs
+        ]
+    return out
 
 
 def _features_in_service(data: Path, repeats: int = 3) -> dict[str, Any]:
@@ -375,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"rss {r['rss_mb']:6.0f} MB  load {r['load']:.1f}{inner}", flush=True)  # fmt: skip
             if variant == "stages":
                 _print_stages(r["stages"])
+            if variant == "churn":
+                _print_churn(r)
     results["runs"] = runs
     results["median"] = {
         v: {k: statistics.median(r[k] for r in rs) for k in ("wall", "user", "sys", "rss_mb")} for v, rs in runs.items()
@@ -389,6 +461,16 @@ def _print_stages(stages: dict[str, dict[str, float]]) -> None:
     print(f"    {'stage':45s} {'wall s':>8s} {'CPU s':>8s}")
     for label, s in stages.items():
         print(f"    {label:45s} {s['wall']:8.2f} {s['cpu']:8.2f}")
+
+
+def _print_churn(r: dict[str, Any]) -> None:
+    for label in ("as the analysis runs it", "production model forced"):
+        print(f"    churn step, {label}:")
+        _print_stages(r[label])
+    for c in r["backtest"]:
+        print(f"    backtest {c['cutoff']}: AUC {c['auc']:.4f} (recency {c['auc_recency']:.4f}), precision top 10 % "
+              f"{c['precision_top']:.4f}, lost revenue held {c['lost_share']:.4f} (size {c['lost_share_size']:.4f}), "
+              f"Brier {c['brier']:.5f} (base rate {c['brier_reference']:.5f}), {c['n_train']} rows")  # fmt: skip
 
 
 def _machine() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Reproduces the figures in docs/models.md: each data set is imported with the real importer into an in-memory
 DuckDB warehouse, then the BG/NBD + Gamma-Gamma holdout backtest and the churn time-split backtest run as the
-analysis does. Run: ``.venv/bin/python bench/model_reports.py [--only NAME]``; prints Markdown tables.
+analysis does. Run: ``.venv/bin/python bench/model_reports.py [--only NAME] [--max-training-rows N]``; prints
+Markdown tables. ``--max-training-rows`` sets ``[analysis.churn] max_training_rows_per_cutoff`` (0: every client),
+to compare the churn model fitted on a sample with the one fitted on all clients.
 """
 
 from __future__ import annotations
@@ -75,27 +77,34 @@ def forecast_row(wh: Warehouse, as_of: dt.date, name: str) -> str:
     )
 
 
-def churn_rows(wh: Warehouse, as_of: dt.date, name: str, horizon: int) -> list[str]:
+def churn_rows(wh: Warehouse, as_of: dt.date, name: str, horizon: int, max_rows: int | None = None) -> list[str]:
     tables = {n: wh.table(n) for n in TABLES}
-    config = AnalysisConfig.model_validate({"churn": {"horizon_months": horizon}})
+    churn: dict[str, int] = {"horizon_months": horizon}
+    if max_rows is not None:
+        churn["max_training_rows_per_cutoff"] = max_rows
+    config = AnalysisConfig.model_validate({"churn": churn})
     report = churn_backtest(tables, as_of, client_features, config)
     if report.status != "ok":
-        return [f"| {name} | {horizon} | – | insufficient data: {report.message} | | | | |"]
+        return [f"| {name} | {horizon} | – | insufficient data: {report.message} | | | | | | |"]
     rows = []
     for c in report.cutoffs:
         s = c.scores
         rows.append(
             f"| {name} | {horizon} | {c.cutoff} | {s['model'].auc:.3f} | {s['recency'].auc:.3f} | "
             f"{s['signals'].auc:.3f} | {100 * s['model'].lost_revenue_share:.1f} % | "
-            f"{100 * s['size'].lost_revenue_share:.1f} % |"
+            f"{100 * s['size'].lost_revenue_share:.1f} % | {s['model'].precision_at_k:.3f} | "
+            f"{c.brier:.4f} / {c.brier_reference:.4f} |"
         )
-    rows.append(f"| {name} | {horizon} | verdict | {report.recommendation} | | | | |")
+    rows.append(f"| {name} | {horizon} | verdict | {report.recommendation} | | | | | | |")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="run one data set (a prefix of its name)")
+    parser.add_argument(
+        "--max-training-rows", type=int, help="clients per training cut-off the churn model is fitted on (0: all)"
+    )
     args = parser.parse_args()
     names = [n for n in SETS if not args.only or n.lower().startswith(args.only.lower())]
     forecast, churn = [], []
@@ -104,7 +113,7 @@ def main() -> None:
         wh, as_of = load(name)
         forecast.append(forecast_row(wh, as_of, name))
         horizon = 3 if name.startswith("UCI") else 6
-        churn.extend(churn_rows(wh, as_of, name, horizon))
+        churn.extend(churn_rows(wh, as_of, name, horizon, args.max_training_rows))
         print(f"{name}: as of {as_of}, {time.perf_counter() - started:.1f} s", flush=True)
         wh.close()
     print(
@@ -115,9 +124,9 @@ def main() -> None:
     print("\n".join(forecast))
     print(
         "\n| data | horizon (months) | cut-off | AUC model | AUC recency | AUC signals | lost revenue in top 10 %: "
-        "model | size |"
+        "model | size | precision of the top 10 % (model) | Brier model / base rate |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(churn))
 
 

