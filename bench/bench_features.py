@@ -6,7 +6,10 @@ Implementations, each timed in a fresh subprocess:
 ``sql``     the same features as salesfolio, in hand-written DuckDB SQL tuned the way
             shared/notes/performance-anchors.md describes (pre-aggregate per invoice and per client x category,
             no COUNT(DISTINCT));
-``ibis``    salesfolio's :func:`client_features` on DuckDB (``read_parquet`` views);
+``ibis``    salesfolio's :func:`client_features` on DuckDB (``read_parquet`` views on an in-memory
+            :class:`~salesfolio.warehouse.Warehouse`, so with the warehouse's engine settings: by default
+            DuckDB's ``memory_limit`` of ``DEFAULT_MEMORY_LIMIT``; ``--memory-limit none`` for DuckDB's own default,
+            ``--threads 1`` for one thread);
 ``pandas``  an idiomatic pandas groupby implementation of the same features.
 
 Usage::
@@ -14,6 +17,7 @@ Usage::
     .venv/bin/python bench/bench_features.py                  # 1 M lines, 10 k clients
     .venv/bin/python bench/bench_features.py --large          # 10 M lines, 100 k clients
     .venv/bin/python bench/bench_features.py --lines 2000000 --clients 20000 --runs 5 --pause 10
+    .venv/bin/python bench/bench_features.py --large --variants ibis --memory-limit none   # DuckDB's default
 
 Before every timed run the benchmark pauses (``--pause``, default 8 s): memory freed by the previous process is
 handed back to the host slowly and the next big process would pay for faulting it in (see the anchors note).
@@ -544,11 +548,16 @@ def run_variant(variant: str, data: Path) -> object:
 
         return duckdb.connect().sql(tuned_sql(data, os.environ.get("BENCH_SQL_MATERIALIZED", "NOT MATERIALIZED"))).df()
     if variant == "ibis":
-        import ibis
-
         from salesfolio.analytics.features import client_features
+        from salesfolio.warehouse import EngineOptions, Warehouse
 
-        con = ibis.duckdb.connect()
+        limit = os.environ.get("BENCH_MEMORY_LIMIT", "")
+        threads = os.environ.get("BENCH_THREADS", "")
+        options = EngineOptions(
+            **({"memory_limit": None if limit == "none" else limit} if limit else {}),
+            threads=int(threads) if threads else None,
+        )
+        con = Warehouse.connect("duckdb://", engine=options).con
         names = ("clients", "products", "invoice_lines", "cost_to_serve", "opportunities", "assessments", "activities")
         tables = {n: con.read_parquet(data / f"{n}.parquet", table_name=n) for n in names}
         return client_features(tables, AS_OF).frame
@@ -631,6 +640,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this folder instead of a temp dir")
     parser.add_argument("--no-check", action="store_true", help="skip comparing the frames")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit of salesfolio's warehouse ('none': DuckDB's)")
+    parser.add_argument("--threads", type=int, help="DuckDB threads of salesfolio's warehouse (default: all cores)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--save", type=Path, help=argparse.SUPPRESS)
@@ -641,6 +652,10 @@ def main() -> None:
         return
     if args.large:
         args.lines, args.clients = 10_000_000, 100_000
+    if args.memory_limit:
+        os.environ["BENCH_MEMORY_LIMIT"] = args.memory_limit  # read by the children
+    if args.threads:
+        os.environ["BENCH_THREADS"] = str(args.threads)
     variants = [v for v in args.variants.split(",") if v]
 
     with tempfile.TemporaryDirectory(prefix="bench_features_") as tmp:

@@ -11,6 +11,7 @@ C (only on invoice lines), D (clients table, no lines at all).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import math
 from typing import Any
 
@@ -30,6 +31,7 @@ from salesfolio.analytics.features import (
     client_features_expr,
     feature_frame,
     features_from_warehouse,
+    invoice_aggregates,
 )
 from salesfolio.analytics.timeseries import MonthWindow, add_months, monthly_revenue_expr
 from salesfolio.contract import TABLES
@@ -423,11 +425,44 @@ def test_category_revenue_expr():
     ]
 
 
+def _sqlite_tables(arrow: dict[str, pa.Table]) -> dict[str, ibis.Table]:
+    con = ibis.sqlite.connect()
+    return {name: con.create_table(name, table) for name, table in arrow.items()}
+
+
+def _spark_compiler() -> bool:
+    """Load Ibis's Spark backend (it registers the options its compiler reads) when pyspark is installed."""
+    if importlib.util.find_spec("pyspark") is None:
+        return False
+    ibis.pyspark  # noqa: B018 - the attribute access loads the backend
+    return True
+
+
 def test_expression_compiles_for_every_backend():
-    expr = client_features_expr(duckdb_tables(example_arrow_tables()), AS_OF)
-    for dialect in ("duckdb", "sqlite", "postgres"):
-        sql = ibis.to_sql(expr, dialect=dialect)
-        assert "COUNT(DISTINCT" not in sql.upper()
+    """Each engine gets the expression built on its own tables: the median gap by aggregate where it has one.
+
+    DuckDB, PostgreSQL and Spark compute the exact median as an aggregate; SQLite has none and gets the portable
+    window form. An expression over in-memory tables only (bound to no engine yet) is the portable one and
+    compiles everywhere.
+    """
+    arrow = example_arrow_tables()
+    on_duckdb = client_features_expr(duckdb_tables(arrow), AS_OF)
+    on_sqlite = client_features_expr(_sqlite_tables(arrow), AS_OF)
+    unbound = client_features_expr({name: ibis.memtable(table) for name, table in arrow.items()}, AS_OF)
+    for expr, dialect, median in (
+        (on_duckdb, "duckdb", "QUANTILE_CONT("),
+        (on_duckdb, "postgres", "PERCENTILE_CONT(0.5) WITHIN GROUP"),
+        *([(on_duckdb, "pyspark", "PERCENTILE(")] if _spark_compiler() else []),
+        (on_sqlite, "sqlite", "ROW_NUMBER()"),
+        (unbound, "duckdb", "ROW_NUMBER()"),
+        (unbound, "sqlite", "ROW_NUMBER()"),
+        (unbound, "postgres", "ROW_NUMBER()"),
+    ):
+        sql = ibis.to_sql(expr, dialect=dialect).upper()
+        assert "COUNT(DISTINCT" not in sql
+        assert median in sql, (dialect, median)
+    with pytest.raises(ibis.common.exceptions.OperationNotDefinedError, match="Median"):
+        ibis.to_sql(on_duckdb, dialect="sqlite")  # why SQLite needs its own expression
 
 
 # -- properties ---------------------------------------------------------------------------------------------------
@@ -481,6 +516,10 @@ def test_revenue_ttm_is_the_sum_of_lines_in_the_window(compiled: CompiledFeature
     for client in frame.index:
         in_window = [r for r in rows if r[1] == client and start < r[2] <= AS_OF]
         assert frame.loc[client, "revenue_ttm"] == pytest.approx(sum(r[4] for r in in_window), abs=1e-6)
+        # returns share straight from the lines' signs (the query derives it from net and absolute sums)
+        sales, returns = sum(r[4] for r in in_window if r[4] > 0), sum(r[4] for r in in_window if r[4] < 0)
+        share = frame.loc[client, "returns_share"]
+        assert math.isnan(share) if sales <= 0 else share == pytest.approx(-returns / sales, rel=1e-9, abs=1e-12)
         invoices: dict[str, float] = {}
         for r in in_window:
             key = f"{r[0]}-{r[2]}"
@@ -502,3 +541,17 @@ def test_adding_clients_never_changes_other_clients(
     joint = compiled.run(pa.concat_tables([a_lines, _as_lines(b_rows, "b")]))
     assert set(joint.index) - set(alone.index) == {r[1] for r in b_rows if r[2] <= AS_OF}
     pd.testing.assert_frame_equal(joint.loc[alone.index], alone, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, D(2023, 12, 31)])
+def test_materialised_invoices_give_the_frame_of_the_lines(as_of: dt.date):
+    """Sums from the lines (the default) and from materialised invoice_aggregates (the churn cut-offs) agree."""
+    tables = duckdb_tables(example_arrow_tables())
+    invoices = invoice_aggregates(tables["invoice_lines"], AS_OF).cache()
+    from_lines = client_features(tables, as_of)
+    from_invoices = client_features(tables, as_of, invoices=invoices)
+    pd.testing.assert_frame_equal(from_invoices.frame, from_lines.frame, check_exact=False, rtol=1e-12, atol=1e-12)
+    assert from_invoices.warnings == from_lines.warnings
+    assert set(invoices.columns) == {
+        "client_id", "invoice_id", "date", "revenue", "margin", "revenue_costed", "absolute", "absolute_costed",
+    }  # fmt: skip

@@ -7,7 +7,8 @@ Two layers, both typed:
   ``salesfolio.toml`` and validated strictly, so a typo names its key.
 * :class:`Settings` is how this *process* runs: which workspace, the secret key, the web server's address, upload
   limits, and optional overrides of the two database URLs (``SALESFOLIO_WAREHOUSE_URL``,
-  ``SALESFOLIO_STORE_URL``), all from ``SALESFOLIO_*`` environment variables or a ``.env`` file.
+  ``SALESFOLIO_STORE_URL``) and of the warehouse engine's resources (``SALESFOLIO_WAREHOUSE_MEMORY_LIMIT``,
+  ``SALESFOLIO_WAREHOUSE_THREADS``), all from ``SALESFOLIO_*`` environment variables or a ``.env`` file.
 
 Nothing is read at import time: call :func:`load_workspace_config` and ``Settings()`` where they are needed.
 """
@@ -62,13 +63,29 @@ class DatabaseSection(BaseModel):
     url: str
 
 
+WarehouseMemoryLimit = Annotated[str, Field(pattern=r"^(?i:none|\d+(\.\d+)?\s*[KMGT]i?B)$")]
+"""A DuckDB memory size (``"400MB"``, ``"2GB"``, ``"1.5GiB"``) or ``"none"`` for DuckDB's own default."""
+
+
+class WarehouseSection(DatabaseSection):
+    """``[warehouse]``: the database URL and the embedded engine's resources (DuckDB only; other engines ignore them).
+
+    ``memory_limit`` unset means salesfolio's default (``salesfolio.warehouse.DEFAULT_MEMORY_LIMIT``, 400MB;
+    DuckDB spills to disk beyond it, measured there); ``"none"`` lets DuckDB take its own default, 80 % of the
+    machine's memory. ``threads`` unset means one per core.
+    """
+
+    memory_limit: WarehouseMemoryLimit | None = None
+    threads: Annotated[int, Field(ge=1)] | None = None
+
+
 class WorkspaceConfig(BaseModel):
     """The whole ``salesfolio.toml``."""
 
     model_config = ConfigDict(extra="forbid")
 
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
-    warehouse: DatabaseSection = Field(default_factory=lambda: DatabaseSection(url="duckdb:///warehouse.duckdb"))
+    warehouse: WarehouseSection = Field(default_factory=lambda: WarehouseSection(url="duckdb:///warehouse.duckdb"))
     store: DatabaseSection = Field(default_factory=lambda: DatabaseSection(url="sqlite:///salesfolio.sqlite"))
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
@@ -95,6 +112,8 @@ class Settings(BaseSettings):
     port: int = 8000
     max_upload_mb: int = 200
     warehouse_url: str | None = None
+    warehouse_memory_limit: WarehouseMemoryLimit | None = None
+    warehouse_threads: Annotated[int, Field(ge=1)] | None = None
     store_url: str | None = None
     reference_date: str | None = None
 
@@ -145,7 +164,8 @@ def render_workspace_toml(
     """The text of a new ``salesfolio.toml``, every option documented inline."""
     head = f'''# salesfolio workspace configuration. Every key is optional; the values shown are the defaults.
 # Environment variables override the databases and the reference date:
-#   SALESFOLIO_WAREHOUSE_URL, SALESFOLIO_STORE_URL, SALESFOLIO_REFERENCE_DATE.
+#   SALESFOLIO_WAREHOUSE_URL, SALESFOLIO_STORE_URL, SALESFOLIO_REFERENCE_DATE,
+#   and the warehouse engine's resources: SALESFOLIO_WAREHOUSE_MEMORY_LIMIT, SALESFOLIO_WAREHOUSE_THREADS.
 
 [workspace]
 name = "{name}"
@@ -162,6 +182,10 @@ language = "{language}"
 # Where invoice lines, accounts and the pipeline are stored (Ibis backend URL). Relative paths resolve against
 # this folder. Examples: "duckdb:///warehouse.duckdb", "postgres://user@host:5432/db", "pyspark://local[*]".
 url = "duckdb:///warehouse.duckdb"
+# DuckDB only: memory its buffer pool may hold before it spills to disk (default "400MB"; "none": 80 % of RAM),
+# and threads (default: one per core).
+# memory_limit = "400MB"
+# threads = 2
 
 [store]
 # The app store: users, snapshots, assessments, audit log (SQLAlchemy URL).

@@ -14,14 +14,20 @@ A failed check or an error mid-way drops the staging table and leaves the canoni
 >>> wh.table("reps").count().execute()
 1
 >>> wh.close()
+
+An embedded DuckDB warehouse runs with :class:`EngineOptions`: by default a buffer-pool limit of
+:data:`DEFAULT_MEMORY_LIMIT` (DuckDB spills hash tables and sorts to disk beyond it, in ``<file>.tmp`` beside a
+file warehouse) and all cores.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,71 @@ from salesfolio.contract import TABLES, Table
 from salesfolio.contract import table as contract_table
 
 _SAFE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+"""A DuckDB memory size: a number and a unit (``500MB``, ``1.5GiB``)."""
+DEFAULT_MEMORY_LIMIT = "400MB"
+"""DuckDB's buffer-pool limit unless configured (DuckDB's own default is 80 % of the machine's memory).
+
+Measured at 10 M invoice lines on 2 cores (docs/benchmarks.md): the feature step on a warehouse file peaks at
+~650 MB RSS instead of ~920 (DuckDB first drops cached table blocks; CPU within the noise), the same step on
+Parquet files at ~640 instead of ~720-780 (it spills hash tables: ~10 % more CPU), the 10 M-line import at 790 MB
+instead of 1,855 (+4 % CPU). The process itself (Python, Ibis, pandas, Arrow, DuckDB) is ~210 MB before a query."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Resource settings of the embedded engine (DuckDB); other engines manage their own and ignore these.
+
+    Parameters
+    ----------
+    memory_limit
+        DuckDB's ``memory_limit`` (``"400MB"``, ``"2GB"``): the memory its buffer pool may hold; beyond it hash
+        tables, sorts and windows spill to a temporary folder. ``None``: DuckDB's default, 80 % of the machine's
+        memory.
+    threads
+        DuckDB's ``threads``; ``None``: one per core. One thread costs less CPU in total and less memory, but
+        takes longer on an idle machine.
+    """
+
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory_limit is not None and not MEMORY_SIZE.match(self.memory_limit):
+            raise ValueError(f"memory_limit must be a size such as '400MB' or '2GB', not {self.memory_limit!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, not {self.threads}")
+
+    @classmethod
+    def configured(cls, memory_limit: str | None = None, threads: int | None = None) -> EngineOptions:
+        """Options from the workspace's ``[warehouse]`` keys: an unset limit is the default, ``"none"`` DuckDB's.
+
+        >>> EngineOptions.configured().memory_limit == DEFAULT_MEMORY_LIMIT
+        True
+        >>> EngineOptions.configured("none", 1)
+        EngineOptions(memory_limit=None, threads=1)
+        """
+        if memory_limit is None:
+            return cls(threads=threads)
+        return cls(None if memory_limit.strip().lower() == "none" else memory_limit, threads)
+
+    def duckdb_config(self, *, in_memory: bool) -> dict[str, Any]:
+        """The settings passed to ``duckdb.connect``.
+
+        An in-memory database would spill into ``.tmp`` in the current directory: it gets a folder of its own
+        under the system's temporary directory instead (a file database spills beside its file).
+        """
+        config: dict[str, Any] = {}
+        if self.memory_limit is not None:
+            config["memory_limit"] = self.memory_limit
+            # jemalloc keeps freed pages for reuse; its background thread hands them back to the system, so the
+            # process stays near the limit instead of near the sum of every query's peak.
+            config["allocator_background_threads"] = True
+        if self.threads is not None:
+            config["threads"] = self.threads
+        if in_memory:
+            config["temp_directory"] = str(Path(tempfile.gettempdir()) / f"salesfolio-duckdb-{uuid.uuid4().hex[:10]}")
+        return config
 
 
 class WarehouseError(RuntimeError):
@@ -85,8 +156,10 @@ class Warehouse:
 
     # -- opening ---------------------------------------------------------------------------------------------
     @classmethod
-    def connect(cls, url: str, *, base_dir: Path | None = None, read_only: bool = False) -> Warehouse:
-        """Open the warehouse at ``url``.
+    def connect(
+        cls, url: str, *, base_dir: Path | None = None, read_only: bool = False, engine: EngineOptions | None = None
+    ) -> Warehouse:
+        """Open the warehouse at ``url``; ``engine``: DuckDB's resource settings (default :class:`EngineOptions`).
 
         ``duckdb:///file.duckdb`` (relative to ``base_dir``, the workspace folder; four slashes for an absolute
         path, as in SQLAlchemy URLs),
@@ -98,14 +171,15 @@ class Warehouse:
             if url.startswith("duckdb://"):
                 # As SQLAlchemy: duckdb:///relative.duckdb, duckdb:////absolute/path.duckdb
                 path = url.removeprefix("duckdb://").removeprefix("/")
+                options = engine or EngineOptions()
                 if path in ("", ":memory:"):
-                    con = ibis.duckdb.connect()
+                    con = ibis.duckdb.connect(**options.duckdb_config(in_memory=True))
                 else:
                     file = Path(path)
                     if not file.is_absolute() and base_dir is not None:
                         file = base_dir / file
                     file.parent.mkdir(parents=True, exist_ok=True)
-                    con = ibis.duckdb.connect(str(file), read_only=read_only)
+                    con = ibis.duckdb.connect(str(file), read_only=read_only, **options.duckdb_config(in_memory=False))
             elif url.startswith("sqlite://"):
                 path = url.removeprefix("sqlite://").removeprefix("/")
                 db: Path | None = Path(path) if path else None

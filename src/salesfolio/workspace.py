@@ -34,7 +34,7 @@ from salesfolio.config import (
 )
 from salesfolio.contract import LOAD_ORDER
 from salesfolio.store.db import make_engine, migrate, session_factory
-from salesfolio.warehouse import Warehouse
+from salesfolio.warehouse import EngineOptions, Warehouse
 
 SECRET_FILE = ".secret_key"  # noqa: S105 - a file name, not a secret
 
@@ -108,8 +108,15 @@ class Workspace:
         return self.settings.store_url or self.config.store.url
 
     def warehouse(self, *, read_only: bool = False) -> Warehouse:
-        """Open the warehouse (close it after use, or use it as a context manager)."""
-        return Warehouse.connect(self.warehouse_url, base_dir=self.path, read_only=read_only)
+        """Open the warehouse (close it after use, or use it as a context manager).
+
+        The embedded engine's memory limit and threads come from ``[warehouse]`` (environment overrides first).
+        """
+        engine = EngineOptions.configured(
+            self.settings.warehouse_memory_limit or self.config.warehouse.memory_limit,
+            self.settings.warehouse_threads or self.config.warehouse.threads,
+        )
+        return Warehouse.connect(self.warehouse_url, base_dir=self.path, read_only=read_only, engine=engine)
 
     @cached_property
     def store_engine(self) -> Engine:

@@ -2,15 +2,19 @@
 
 Method: the invoice lines are read once per aggregate family and reduced before anything is counted:
 
-1. lines -> one row per (client, invoice, date) with the sums every feature needs (net, positive and negative
-   revenue, margin and revenue on lines with a cost, absolute revenue); an invoice with positive net revenue is
-   an order. Revenue windows, orders, recency, tenure and the trend sums are aggregates of those rows, so no
-   ``COUNT(DISTINCT)`` runs over lines;
+1. lines -> per client, the window sums of net revenue, margin, revenue on lines with a cost and absolute revenue
+   (TTM, prior TTM, trend): one grouping by client with a small hash table. Sales and returns need no sums of
+   their own: over any set of lines, sales (the positive revenue) are ``(absolute + net) / 2`` and returns
+   ``(absolute - net) / 2``;
+   lines -> one row per (client, invoice, date) with its net revenue only; an invoice with positive net revenue is
+   an order -> orders per window, first and last purchase, so no ``COUNT(DISTINCT)`` runs over lines. This
+   grouping is the costliest step and the peak of memory; carrying one sum instead of seven halves its hash
+   table. With materialised :func:`invoice_aggregates` (the churn model's cut-offs) both come from those rows;
 2. lines joined to products -> one row per (client, category) with TTM and prior-TTM revenue -> breadth and lost
    categories;
 3. TTM lines -> one row per (client, rep) -> the derived owner;
-4. order dates -> window ``lag`` -> an exact, portable median gap
-   (:func:`~salesfolio.analytics.timeseries.median_gap_expr`);
+4. order dates -> window ``lag`` -> the exact median gap, by the engine's median aggregate where it has one and
+   by window functions on SQLite (:func:`~salesfolio.analytics.timeseries.median_gap_expr`);
 5. the small tables (clients, assessments, opportunities, cost_to_serve, activities) aggregated per client;
 
 then everything is left-joined on the set of clients (the clients table plus clients found on invoice lines up
@@ -204,49 +208,77 @@ def _days_between(later: ir.DateValue | date, earlier: ir.DateValue) -> ir.Float
 
 
 # -- per-line families ----------------------------------------------------------------------------------------------
-def _invoices(lines: ir.Table) -> ir.Table:
-    """One row per (client, invoice, date) with the line sums the features need (the one pass over history).
+def _line_values(lines: ir.Table) -> ir.Table:
+    """Each line's part of the five sums, with client, invoice and date.
 
-    An invoice (per date) with positive net revenue is an order; a credit note (net <= 0) is not.
+    ``revenue``, ``margin``, ``revenue_costed``, ``absolute``, ``absolute_costed``; ``margin`` and the two costed
+    sums are null where the line has no cost.
     """
     revenue, cost = lines[_REVENUE], lines[_COST]
     costed = cost.notnull()
-    return lines.group_by(_ID, _INVOICE, _DATE).aggregate(
-        revenue=revenue.sum(),
-        positive=revenue.sum(where=revenue > 0),
-        negative=revenue.sum(where=revenue < 0),
-        margin=(revenue - cost).sum(),
-        revenue_costed=revenue.sum(where=costed),
-        absolute=revenue.abs().sum(),
-        absolute_costed=revenue.abs().sum(where=costed),
+    return lines.select(
+        _ID,
+        _INVOICE,
+        _DATE,
+        revenue=revenue,
+        margin=revenue - cost,
+        revenue_costed=ibis.ifelse(costed, revenue, ibis.null("float64")),
+        absolute=revenue.abs(),
+        absolute_costed=ibis.ifelse(costed, revenue.abs(), ibis.null("float64")),
     )
 
 
-def _purchase_features(invoices: ir.Table, w: FeatureWindows) -> ir.Table:
-    """Revenue, margin, orders, purchase dates and trend sums per client, from the (client, invoice, date) rows."""
-    day = invoices[_DATE]
+def _invoices(lines: ir.Table) -> ir.Table:
+    """One row per (client, invoice, date) with the five sums of its lines (see :func:`invoice_aggregates`).
+
+    An invoice (per date) with positive net revenue is an order; a credit note (net <= 0) is not. Its sales and
+    returns follow from ``revenue`` and ``absolute`` (see the module docstring).
+    """
+    values = _line_values(lines)
+    return values.group_by(_ID, _INVOICE, _DATE).aggregate(
+        **{c: values[c].sum() for c in ("revenue", "margin", "revenue_costed", "absolute", "absolute_costed")}
+    )
+
+
+def _invoice_nets(lines: ir.Table) -> ir.Table:
+    """One row per (client, invoice, date) with its net ``revenue`` only: what orders and gaps need."""
+    return lines.group_by(_ID, _INVOICE, _DATE).aggregate(revenue=lines[_REVENUE].sum())
+
+
+def _sum_features(rows: ir.Table, w: FeatureWindows) -> ir.Table:
+    """Revenue, margin, cost-coverage and trend sums per client, from lines or from invoices.
+
+    ``rows`` has the five sums of :func:`_line_values` per line, or per invoice (:func:`invoice_aggregates`):
+    a sum over a window is the same either way, as an invoice's lines share its date.
+    """
+    day = rows[_DATE]
     ttm, prior = w.in_ttm(day), w.in_prior(day)
-    is_order = invoices.revenue > 0
     in_trend = w.trend.contains(day)
     month_index = w.trend.index(day).cast("float64")
+    return rows.group_by(_ID).aggregate(
+        revenue_ttm=rows.revenue.sum(where=ttm),
+        revenue_prior_ttm=rows.revenue.sum(where=prior),
+        margin_ttm=rows.margin.sum(where=ttm),
+        margin_prior_ttm=rows.margin.sum(where=prior),
+        revenue_costed_ttm=rows.revenue_costed.sum(where=ttm),
+        revenue_costed_prior=rows.revenue_costed.sum(where=prior),
+        absolute_ttm=rows.absolute.sum(where=ttm),
+        absolute_costed_ttm=rows.absolute_costed.sum(where=ttm),
+        trend_sum=rows.revenue.sum(where=in_trend),
+        trend_sum_xy=(rows.revenue * month_index).sum(where=in_trend),
+    )
+
+
+def _order_features(invoices: ir.Table, w: FeatureWindows) -> ir.Table:
+    """Orders per window and first and last purchase per client, from (client, invoice, date, revenue) rows."""
+    day = invoices[_DATE]
+    is_order = invoices.revenue > 0
     return invoices.group_by(_ID).aggregate(
-        revenue_ttm=invoices.revenue.sum(where=ttm),
-        revenue_prior_ttm=invoices.revenue.sum(where=prior),
-        margin_ttm=invoices.margin.sum(where=ttm),
-        margin_prior_ttm=invoices.margin.sum(where=prior),
-        revenue_costed_ttm=invoices.revenue_costed.sum(where=ttm),
-        revenue_costed_prior=invoices.revenue_costed.sum(where=prior),
-        absolute_ttm=invoices.absolute.sum(where=ttm),
-        absolute_costed_ttm=invoices.absolute_costed.sum(where=ttm),
-        positive_ttm=invoices.positive.sum(where=ttm),
-        negative_ttm=invoices.negative.sum(where=ttm),
-        orders_ttm=invoices.revenue.count(where=ttm & is_order),
-        orders_prior_ttm=invoices.revenue.count(where=prior & is_order),
+        orders_ttm=invoices.revenue.count(where=w.in_ttm(day) & is_order),
+        orders_prior_ttm=invoices.revenue.count(where=w.in_prior(day) & is_order),
         orders_total=invoices.revenue.count(where=is_order),
         first_purchase=day.min(where=is_order),
         last_purchase=day.max(where=is_order),
-        trend_sum=invoices.revenue.sum(where=in_trend),
-        trend_sum_xy=(invoices.revenue * month_index).sum(where=in_trend),
     )
 
 
@@ -267,8 +299,8 @@ def _lines_with_category(lines: ir.Table, products: ir.Table) -> ir.Table:
 def invoice_aggregates(lines: ir.Table, up_to: date) -> ir.Table:
     """The per-invoice sums behind the revenue, margin, order and rhythm features, of lines dated up to ``up_to``.
 
-    One row per (client_id, invoice_id, date) with ``revenue``, ``positive``, ``negative``, ``margin``,
-    ``revenue_costed``, ``absolute`` and ``absolute_costed`` (lines without a client are left out). Grouping the
+    One row per (client_id, invoice_id, date) with ``revenue``, ``margin``, ``revenue_costed``, ``absolute`` and
+    ``absolute_costed`` (lines without a client are left out). Grouping the
     lines is the costliest step of :func:`client_features`; a caller computing features at several dates up to
     ``up_to`` (the churn model's cut-offs) materialises this once (``.cache()``) and passes it to each call as
     ``invoices``. Rows dated after an ``as_of`` are dropped there, and because the date is part of the key that
@@ -384,8 +416,15 @@ def client_features_expr(tables: Mapping[str, ir.Table], as_of: date, *, invoice
     lines = raw_lines.filter(raw_lines[_ID].notnull(), raw_lines[_DATE] <= day)
     known = clients.filter(clients[_ID].notnull())
 
-    per_invoice = _invoices(lines) if invoices is None else invoices.filter(invoices[_DATE] <= day)
-    purchases = _purchase_features(per_invoice, w)
+    if invoices is None:
+        # The sums straight from the lines; the grouping into invoices then carries only the net revenue that
+        # orders and gaps need: at 10 M lines its hash table is half the size (docs/benchmarks.md).
+        per_invoice = _invoice_nets(lines)
+        sums = _sum_features(_line_values(lines), w)
+    else:
+        per_invoice = invoices.filter(invoices[_DATE] <= day)
+        sums = _sum_features(per_invoice, w)
+    purchases = _order_features(per_invoice, w)
     gaps = _order_gaps(per_invoice, w)
     categories = _category_features(lines, t["products"], w)
     owners = _derived_owners(lines, known, w)
@@ -394,9 +433,9 @@ def client_features_expr(tables: Mapping[str, ir.Table], as_of: date, *, invoice
     serving = _ttm_sum(t["cost_to_serve"], COST_TO_SERVE.column("period").name, _AMOUNT, "cost_to_serve_ttm", w)
     hours = _ttm_sum(t["activities"], ACTIVITIES.column("date").name, _HOURS, "hours_ttm", w)
 
-    universe = ibis.union(known.select(_ID), purchases.select(_ID), distinct=True)
-    parts = (known.mutate(in_clients=ibis.literal(True)), purchases, gaps, categories, owners, assessed, pipeline,
-             serving, hours)  # fmt: skip
+    universe = ibis.union(known.select(_ID), sums.select(_ID), distinct=True)
+    parts = (known.mutate(in_clients=ibis.literal(True)), sums, purchases, gaps, categories, owners, assessed,
+             pipeline, serving, hours)  # fmt: skip
     # One chain of left joins on the universe; each part's key is renamed so no column names clash.
     joined: ir.Table = universe
     for i, part in enumerate(parts):
@@ -459,7 +498,8 @@ def _finish(b: ir.Table, w: FeatureWindows, t: Mapping[str, ir.Table]) -> ir.Tab
         "categories_ttm": present_or_null(has_categories, b.categories_ttm),
         "categories_prior_ttm": present_or_null(has_categories, b.categories_prior_ttm),
         "lost_categories": present_or_null(has_categories, b.lost_categories),
-        "returns_share": _ratio(0.0 - b.negative_ttm.fill_null(0.0), b.positive_ttm),
+        # -returns / sales = ((absolute - net) / 2) / ((absolute + net) / 2), TTM (module docstring)
+        "returns_share": _ratio(b.absolute_ttm - b.revenue_ttm, b.absolute_ttm + b.revenue_ttm),
         "trend_slope": relative_trend_slope(b.trend_sum, b.trend_sum_xy, w.trend.months),
         "cost_to_serve_ttm": cost_to_serve,
         "net_contribution": b.margin_ttm - cost_to_serve.fill_null(0.0),
@@ -552,7 +592,9 @@ def client_features(tables: Mapping[str, ir.Table], as_of: date, *, invoices: ir
     materialised :func:`invoice_aggregates` to reuse (see there); the frame is the same with or without.
     """
     expr = client_features_expr(tables, as_of, invoices=invoices)
-    frame = feature_frame(expr.execute())
+    # Through Arrow, converted column by column: Ibis's ``execute`` turns every column that holds a null into
+    # Python objects first (about 4 M of them for 100 k clients: ~0.5 CPU s and 100+ MB at 10 M lines).
+    frame = feature_frame(expr.to_pyarrow().to_pandas(date_as_object=False))
     return FeatureResult(frame, feature_warnings(frame))
 
 

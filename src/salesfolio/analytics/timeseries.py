@@ -22,9 +22,12 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
+from ibis.common.exceptions import IbisError
 
 from salesfolio.contract import INVOICE_LINES
 
@@ -139,19 +142,58 @@ def portable_median(table: ir.Table, key: str, value: str, name: str, min_count:
     return middle.group_by(key).aggregate(**{name: middle[value].cast("float64").mean()})
 
 
-def median_gap_expr(orders: ir.Table, min_orders: int = 3) -> ir.Table:
+MedianMethod = Literal["auto", "aggregate", "window"]
+"""How :func:`median_gap_expr` computes its exact median: the engine's ``median`` aggregate, window functions
+(:func:`portable_median`), or ``auto``: the aggregate where the tables' engine has one, else the windows."""
+
+
+def aggregate_median(table: ir.Table, key: str, value: str, name: str, min_count: int = 1) -> ir.Table:
+    """Exact median of ``value`` per ``key`` by the engine's own aggregate (``median`` / ``percentile_cont(0.5)``).
+
+    The same result as :func:`portable_median` (the interpolated median: the mean of the two middle values for an
+    even count) in one grouping instead of a sort and a grouping. DuckDB compiles it to ``percentile_cont``,
+    PostgreSQL to ``percentile_cont(0.5) WITHIN GROUP``, Spark to ``percentile`` (all exact); SQLite has none.
+    Keys with fewer than ``min_count`` values (default 1) get no row.
+    """
+    values = table[value]
+    grouped = table.group_by(key).aggregate(**{name: values.cast("float64").median(), "_values": values.count()})
+    return grouped.filter(grouped["_values"] >= min_count).drop("_values")
+
+
+def engine_has_median(table: ir.Table) -> bool:
+    """True when the engine ``table`` is bound to computes an exact median aggregate (DuckDB, PostgreSQL, Spark).
+
+    Asked of the backend (``has_operation``), so no engine is named here. A table of in-memory data only
+    (memtables) is bound to no engine until it runs: False, so its expression compiles for every engine.
+    """
+    try:
+        backend = table._find_backend()
+    except IbisError:
+        return False
+    return bool(backend.has_operation(ops.Median))
+
+
+def median_gap_expr(orders: ir.Table, min_orders: int = 3, *, method: MedianMethod = "auto") -> ir.Table:
     """Median number of days between a client's consecutive order dates: (client_id, median_gap_days).
 
     ``orders`` holds one row per order (client_id, date); several orders on one day are allowed. Gaps come from a
     window ``lag`` over each client's orders sorted by date; zero gaps (a second order on the same day) are
     dropped, which leaves exactly the gaps between consecutive distinct order dates without a ``DISTINCT`` pass.
-    The median is :func:`portable_median` (exact on every backend, including SQLite). Clients with fewer than
+    The median is exact on every backend: ``method="aggregate"`` uses the engine's median
+    (:func:`aggregate_median`), ``"window"`` the window functions of :func:`portable_median` (SQLite has no
+    median), ``"auto"`` (default) the aggregate where :func:`engine_has_median`. Clients with fewer than
     ``min_orders`` distinct order dates (default 3, i.e. fewer than two gaps) get no row.
     """
     previous = orders[_DATE].lag().over(group_by=_CLIENT, order_by=_DATE)
     gaps = orders.select(_CLIENT, gap=orders[_DATE].delta(previous, unit="day"))
     gaps = gaps.filter(gaps.gap > 0)
-    return portable_median(gaps, _CLIENT, "gap", "median_gap_days", min_count=min_orders - 1)
+    if method == "auto":
+        method = "aggregate" if engine_has_median(orders) else "window"
+    if method == "aggregate":
+        return aggregate_median(gaps, _CLIENT, "gap", "median_gap_days", min_count=min_orders - 1)
+    if method == "window":
+        return portable_median(gaps, _CLIENT, "gap", "median_gap_days", min_count=min_orders - 1)
+    raise ValueError(f"method must be 'auto', 'aggregate' or 'window', not {method!r}")
 
 
 def monthly_revenue_expr(lines: ir.Table, as_of: date, months: int = 24) -> ir.Table:
