@@ -304,3 +304,22 @@ def test_expected_purchases_non_negative_and_increasing_in_t(params, history, ho
     new = model.expected_purchases_new(ts)
     assert np.all(new >= 0)
     assert np.all(np.diff(new) >= -1e-9 * np.maximum(new[1:], 1.0))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_group_histories_equals_numpy_unique_of_rows(n: int):
+    """The lexsort grouping gives the rows, order and weights of ``np.unique(axis=0)`` (what it replaced)."""
+    from salesfolio.analytics.clv.base import group_histories
+
+    rng = np.random.default_rng(n)
+    columns = [rng.integers(0, 9, n) * 1.0, rng.integers(0, 40, n) * 0.5, rng.integers(0, 30, n) * 1.0]
+    weights = rng.random(n)
+    weights[rng.integers(0, max(n, 1), n // 10)] = 0.0  # histories whose weights sum to 0 are dropped
+    unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
+    keep = summed > 0
+    rows, counts = group_histories(columns, weights)
+    assert len(rows) == 3
+    for i, column in enumerate(rows):
+        np.testing.assert_array_equal(column, unique[keep, i])
+    np.testing.assert_array_equal(counts, summed[keep])

