@@ -17,6 +17,11 @@ score, a search, a filter, the HTMX table refresh) is loaded with wrk for ``--du
 ``--connections`` level (default 1 and 4), its Lua script carrying the session cookie and writing the latency
 percentiles. Exports (CSV, XLSX of the whole list) are downloads, not pages: measured once each, not loaded.
 
+``--cpu N`` measures instead the CPU time (user + sys) of each route's request in process (FastAPI's TestClient,
+no server, no wrk): the first request, then the median of N warm ones; a steadier figure than wall latency on a
+shared machine. ``--only`` (comma-separated substrings of a route's label or path) limits either mode to those
+routes, e.g. ``--only /team,search``.
+
 Traffic goes to 127.0.0.1 only; every wrk run is bounded by ``--duration`` and the server is stopped at the end.
 Prints a table per route (status, body size, the first request's time, requests/s, p50, p95, p99, and whether
 p95 < ``--target-ms``, default 150) and ``--json`` writes it all.
@@ -30,8 +35,10 @@ import http.cookiejar
 import json
 import os
 import re
+import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,12 +192,72 @@ def list_variants(snapshot: dict[str, Any]) -> list[Route]:
         Route(f"/clients search '{search}'", f"/clients?q={urllib.parse.quote(search)}"),
         Route("/clients filter segment", f"/clients?segment={segment}"),
         Route("/clients table (HTMX) page 3", "/clients?page=3", htmx),
+        Route("/segments zones view", "/segments?view=zones"),
+        Route("/segments/deals zone A", "/segments/deals?zone=A"),
+        Route("/segments heatmap rows by owner", "/segments?view=heatmap&segmentation=segment&by=owner"),
+        Route("/segments cost-to-serve view", "/segments?view=cts"),
         Route("/api/clients page 2", "/api/clients?page=2"),
         Route("/api/clients last page", "/api/clients?page=100000"),
         Route("/api/clients sorted by score", "/api/clients?sort=score&order=desc"),
         Route(f"/api/clients search '{search}'", f"/api/clients?q={urllib.parse.quote(search)}"),
     ]
     return out
+
+
+# -- CPU per request, in process ----------------------------------------------------------------------------------
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_request(
+    folder: Path, routes: list[Route], username: str, password: str, repeats: int
+) -> list[dict[str, Any]]:
+    """CPU seconds (user + sys) of each route's request, in this process through FastAPI's TestClient.
+
+    Wall time on a shared 2-core machine moves with the neighbours' load; the process's CPU time does not (much).
+    Per route: the first request (what a new snapshot, scope or client costs: caches empty), then the median of
+    ``repeats`` more after one warm-up (a running service).
+    """
+    from fastapi.testclient import TestClient
+
+    from salesfolio.web.app import create_app
+    from salesfolio.workspace import Workspace
+
+    ws = Workspace.open(folder)
+    try:
+        http = TestClient(create_app(ws), follow_redirects=False)
+        html = http.get("/login").text
+        token = re.search(r'name="csrf_token"\s+value="([^"]+)"', html) or re.search(
+            r'value="([^"]+)"\s+name="csrf_token"', html
+        )
+        if token is None:
+            raise SystemExit("no csrf_token field on the login page")
+        form = {"username": username, "password": password, "next": "/", "csrf_token": token.group(1)}
+        if http.post("/login", data=form).status_code != 303:
+            raise SystemExit(f"login as {username} failed")
+        out = []
+        for route in routes:
+            if route.download:
+                continue
+            started = _cpu_seconds()
+            response = http.get(route.path, headers=route.headers)
+            first = _cpu_seconds() - started
+            http.get(route.path, headers=route.headers)
+            times = []
+            for _ in range(repeats):
+                started = _cpu_seconds()
+                http.get(route.path, headers=route.headers)
+                times.append(_cpu_seconds() - started)
+            out.append({"label": route.label, "path": route.path, "status": response.status_code,
+                        "bytes": len(response.content), "first_cpu_ms": first * 1000,
+                        "cpu_ms": statistics.median(times) * 1000})  # fmt: skip
+            warm = statistics.median(times) * 1000
+            print(f"{route.label[:42]:42s} {response.status_code:6d} {len(response.content) / 1024:7.0f} "
+                  f"first {first * 1000:7.1f} ms  warm {warm:7.1f} ms CPU", flush=True)  # fmt: skip
+        return out
+    finally:
+        ws.close()
 
 
 # -- the server -------------------------------------------------------------------------------------------------
@@ -313,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-ms", type=float, default=TARGET_MS)
     parser.add_argument("--only", default="", help="comma-separated substrings: measure matching routes only")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--cpu", type=int, default=0, metavar="N",
+                        help="no load test: CPU per request in process (first, then median of N warm)")  # fmt: skip
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.cpu:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian package)")
     if args.workspace is None and args.data is None:
         raise SystemExit("give --data (a bench/gen_data.py folder) or --workspace")
@@ -329,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     from salesfolio.cli import DEMO_USERS
 
     password = next(p for u, _, p in DEMO_USERS if u == args.user)
+    if args.cpu:
+        figures = {"workspace": str(folder), "snapshot": snapshot, "user": args.user, "repeats": args.cpu,
+                   "routes": cpu_per_request(folder, routes, args.user, password, args.cpu)}  # fmt: skip
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+        return 0
     results: dict[str, Any] = {"workspace": str(folder), "snapshot": snapshot, "skipped": skipped, "routes": []}
     results["machine"] = {"cpus": os.cpu_count(), "load_at_start": os.getloadavg(), "user": args.user,
                           "date": dt.datetime.now().isoformat(timespec="minutes")}  # fmt: skip

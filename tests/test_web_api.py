@@ -129,12 +129,21 @@ def test_history_when_the_warehouse_is_busy(world: World, monkeypatch) -> None:
     def busy(*args, **kwargs):
         raise WarehouseError("cannot open the warehouse: locked")
 
-    monkeypatch.setattr(type(world.workspace), "warehouse", busy)
     http = world.login("anna")
+    world.app.state.client_cache.clear()
+    read = http.get("/api/clients/C001/history").json()
+    assert read["warehouse_available"] is True and read["months"]
+    monkeypatch.setattr(type(world.workspace), "warehouse", busy)
+    # What was read before the warehouse got busy is still its data (no import finished since): shown again.
+    assert http.get("/api/clients/C001/history").json() == read
+    world.app.state.client_cache.clear()
     data = http.get("/api/clients/C001/history").json()
     assert data["warehouse_available"] is False and data["months"] == [] and data["opportunities"] == []
     page = http.get("/clients/C001").text
     assert "The warehouse is busy (an import is running)" in page
+    # Nothing was kept while it was busy: the next request reads the warehouse again.
+    monkeypatch.undo()
+    assert http.get("/api/clients/C001/history").json() == read
 
 
 def test_post_assessment_json(world: World) -> None:

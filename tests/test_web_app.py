@@ -155,7 +155,7 @@ def test_server_error_page_has_headers_and_no_traceback(world: World, monkeypatc
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(queries, "portfolio_kpis", boom)
+    monkeypatch.setattr(queries, "top_alerts", boom)  # read on every request (not cached)
     from fastapi.testclient import TestClient
 
     http = TestClient(world.app, raise_server_exceptions=False)

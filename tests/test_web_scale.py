@@ -24,7 +24,7 @@ from salesfolio.store.db import head_revision, make_engine, migrate, session_fac
 from salesfolio.store.models import Snapshot, SnapshotClient, SnapshotOwnerTotal
 from salesfolio.web import groups, queries, rollups
 from salesfolio.web.queries import ClientQuery, ClientScope
-from web_fixtures import OWN, World, build_world
+from web_fixtures import OWN, PROMOTED_FEATURES, World, build_world, promote
 
 SCOPES = [
     ClientScope("all"),
@@ -35,7 +35,6 @@ SCOPES = [
     ClientScope("owner", "R9"),
     ClientScope("none"),
 ]
-PROMOTED_FEATURES = ("revenue_prior_ttm", "margin_prior_ttm", "margin_pct_ttm", "cost_to_serve_ttm")
 ORPHAN = "Z900"
 """A client with no owner, team, segment or money at all (every value NULL)."""
 
@@ -71,20 +70,9 @@ def _assert_same(new: Any, reference: Any) -> None:
         )
 
 
-def _promote(db: Any, snapshot_id: int) -> None:
-    """Fill the promoted columns from the JSON as the analysis does for a new snapshot."""
-    for row in db.scalars(select(SnapshotClient).where(SnapshotClient.snapshot_id == snapshot_id)):
-        features = (row.details or {}).get("features", {})
-        for name in PROMOTED_FEATURES:
-            setattr(row, name, features.get(name))
-        row.value_score = (row.details or {}).get("value_score", features.get("value_score"))
-        row.potential_score = (row.details or {}).get("potential_score", features.get("potential_score"))
-        row.rfm_score = features.get("rfm_score")
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    built = build_world(tmp_path_factory.mktemp("scale"))
+    built = build_world(tmp_path_factory.mktemp("scale"), aggregates=False)
     with built.workspace.sessions.begin() as db:
         db.add(SnapshotClient(snapshot_id=built.snapshot_id, client_id=ORPHAN, name="Orphan", details={}))
         # Scores for the matrix, an RFM code and cost-to-serve inputs on part of the clients only.
@@ -133,7 +121,7 @@ def test_totals_equal_the_direct_aggregation_for_every_scope(world: World) -> No
         # The reference: the rows aggregated directly, features read out of the JSON (the pre-0004 path).
         reference = {scope: _figures(db, snapshot, scope, None) for scope in SCOPES}
     with factory.begin() as db:
-        _promote(db, world.snapshot_id)
+        promote(db, world.snapshot_id)
         store_aggregates(db, world.snapshot_id)
     cache = rollups.SnapshotCache()
     with factory() as db:

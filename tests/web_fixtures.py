@@ -24,8 +24,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import select
 
 from salesfolio.services import users
+from salesfolio.services.analysis import store_aggregates
 from salesfolio.services.users import create_user
 from salesfolio.store.models import Snapshot, SnapshotClient
 from salesfolio.web.app import create_app
@@ -432,10 +434,34 @@ def _load_warehouse(ws: Workspace) -> None:
         )
 
 
+PROMOTED_FEATURES = ("revenue_prior_ttm", "margin_prior_ttm", "margin_pct_ttm", "cost_to_serve_ttm")
+"""Features the analysis stores as columns of ``snapshot_clients`` too (besides ``details``)."""
+
+
+def promote(db: Any, snapshot_id: int) -> None:
+    """Fill the promoted columns from the JSON as the analysis does for a new snapshot."""
+    for row in db.scalars(select(SnapshotClient).where(SnapshotClient.snapshot_id == snapshot_id)):
+        features = (row.details or {}).get("features", {})
+        for name in PROMOTED_FEATURES:
+            setattr(row, name, features.get(name))
+        row.value_score = (row.details or {}).get("value_score", features.get("value_score"))
+        row.potential_score = (row.details or {}).get("potential_score", features.get("potential_score"))
+        row.rfm_score = features.get("rfm_score")
+
+
 def build_world(
-    path: Path, *, language: str = "en", throttle: LoginThrottle | None = None, name: str = "Test & Co <b>"
+    path: Path,
+    *,
+    language: str = "en",
+    throttle: LoginThrottle | None = None,
+    name: str = "Test & Co <b>",
+    aggregates: bool = True,
 ) -> World:
-    """Create the workspace in ``path`` with users, two snapshots and warehouse data; build the app."""
+    """Create the workspace in ``path`` with users, two snapshots and warehouse data; build the app.
+
+    With ``aggregates`` (default) the snapshots are stored as the analysis stores them: promoted columns and
+    per-owner totals (:func:`salesfolio.services.analysis.store_aggregates`), so the pages read the totals.
+    """
     ws = Workspace.init(path / "ws", name=name, currency="PLN", language=language)
     with ws.sessions.begin() as db:
         for username, spec in USERS.items():
@@ -447,6 +473,12 @@ def build_world(
         db.add_all(_snapshot_rows(old.id, 0.5))
         db.add_all(_snapshot_rows(new.id, 1.0))
         old_id, new_id = old.id, new.id
+        if aggregates:
+            db.flush()
+            for snapshot_id in (old_id, new_id):
+                promote(db, snapshot_id)
+                db.flush()
+                store_aggregates(db, snapshot_id)
     _load_warehouse(ws)
     app = create_app(ws, throttle=throttle)
     return World(ws, app, new_id, old_id)

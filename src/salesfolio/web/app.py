@@ -3,8 +3,9 @@
 Nothing happens at import time. :func:`create_app` checks that the front-end assets are in place
 (:func:`salesfolio.web.assets.check_vendor_assets`), compiles the translations, and puts everything the
 requests need on ``app.state``: ``workspace``, ``templates``, ``translations``, ``throttle`` (failed logins),
-``filter_options`` (cached drop-down values per snapshot and scope), ``snapshot_cache`` (results computed from a
-snapshot's rows, :class:`salesfolio.web.rollups.SnapshotCache`) and ``nav`` (the main navigation,
+``filter_options`` (cached drop-down values per snapshot and scope), ``snapshot_cache`` (results and figures
+computed from a snapshot's rows, :class:`salesfolio.web.rollups.SnapshotCache`), ``client_cache`` (the same for
+one client's page: its warehouse data and figures) and ``nav`` (the main navigation,
 collected from the route modules' ``NAV`` lists, so a new page module adds its own entry: append the module to
 :data:`ROUTE_MODULES`).
 
@@ -152,6 +153,7 @@ def create_app(
     app.state.throttle = throttle or LoginThrottle()
     app.state.filter_options = FilterOptionsCache()
     app.state.snapshot_cache = SnapshotCache()
+    app.state.client_cache = SnapshotCache(size=2048)
     nav: list[NavItem] = []
     for module in ROUTE_MODULES:
         nav.extend(module.NAV)

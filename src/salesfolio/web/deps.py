@@ -139,6 +139,15 @@ def get_snapshot_cache(request: Request) -> SnapshotCache:
 CacheDep = Annotated[SnapshotCache, Depends(get_snapshot_cache)]
 
 
+def get_client_cache(request: Request) -> SnapshotCache:
+    """The app's cache of what one client's page reads: its warehouse data and figures.
+
+    Apart from :func:`get_snapshot_cache`, so that browsing many clients does not push the pages' aggregates out.
+    """
+    cache: SnapshotCache = request.app.state.client_cache
+    return cache
+
+
 def language_of(request: Request) -> str:
     """The language of this request: the user's, else the one chosen before login, else the workspace's."""
     user = getattr(request.state, "user", None)

@@ -25,8 +25,6 @@ import ibis
 from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
-from salesfolio.analytics.timeseries import MonthWindow, add_months, monthly_revenue_expr
-from salesfolio.contract import ASSESSMENTS, OPPORTUNITIES
 from salesfolio.store.models import Assessment, Snapshot, SnapshotClient, User
 from salesfolio.warehouse import Warehouse
 
@@ -148,7 +146,9 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _client_select(snapshot_id: int, scope: ClientScope, query: ClientQuery) -> Select[SnapshotClient]:
+def _client_select(
+    snapshot_id: int, scope: ClientScope, query: ClientQuery, matching: Sequence[str] | None = None
+) -> Select[SnapshotClient]:
     # Lists and exports never read the details JSON; not loading it makes a 10 000-row export 3x faster.
     stmt = (
         select(SnapshotClient)
@@ -159,11 +159,13 @@ def _client_select(snapshot_id: int, scope: ClientScope, query: ClientQuery) -> 
         if key in FILTER_COLUMNS and value:
             stmt = stmt.where(FILTER_COLUMNS[key] == value)
     text = query.q.strip()
-    if text:
+    if text and matching is not None:  # the search's matches, found by the caller (salesfolio.web.rollups)
+        stmt = stmt.where(SnapshotClient.client_id.in_(matching))
+    elif text:
         # The matching IDs from the index on (snapshot, name, client ID), which holds both searched columns: a
         # pass over the index, not over the rows (the planner would otherwise walk the sort index row by row).
         pattern = like_pattern(text)
-        matching = (
+        like = (
             select(SnapshotClient.client_id)
             .with_hint(SnapshotClient, "INDEXED BY ix_snapshot_clients_name", "sqlite")
             .where(
@@ -174,18 +176,25 @@ def _client_select(snapshot_id: int, scope: ClientScope, query: ClientQuery) -> 
                 ),
             )
         )
-        stmt = stmt.where(SnapshotClient.client_id.in_(matching))
+        stmt = stmt.where(SnapshotClient.client_id.in_(like))
     return stmt
 
 
-def _ordered(stmt: Select[Any], query: ClientQuery) -> Select[Any]:
+def _ordered(stmt: Select[Any], query: ClientQuery, *, reverse: bool = False) -> Select[Any]:
+    """``stmt`` in the list's order (missing values last, ties by ID), or in exactly the reverse of it."""
     column = SORT_KEYS.get(query.sort, SnapshotClient.revenue_ttm)
-    if query.order == "asc":
+    not_null = query.sort in NOT_NULL_SORTS
+    if not reverse:
         # Name and ID are never NULL: without NULLS LAST the index on (snapshot, name, ID) gives the order.
-        direction = column.asc() if query.sort in NOT_NULL_SORTS else column.asc().nulls_last()
+        if query.order == "asc":
+            direction = column.asc() if not_null else column.asc().nulls_last()
+        else:
+            direction = column.desc().nulls_last()
+    elif query.order == "asc":
+        direction = column.desc() if not_null else column.desc().nulls_first()
     else:
-        direction = column.desc().nulls_last()
-    return stmt.order_by(direction, SnapshotClient.client_id.asc())
+        direction = column.asc() if not_null else column.asc().nulls_first()
+    return stmt.order_by(direction, SnapshotClient.client_id.desc() if reverse else SnapshotClient.client_id.asc())
 
 
 NOT_NULL_SORTS = frozenset({"name", "client_id"})
@@ -217,9 +226,14 @@ class ClientPage:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def count_clients(db: Session, snapshot_id: int, scope: ClientScope, query: ClientQuery) -> int:
-    """How many clients in scope match the search and filters of ``query``."""
-    base = _client_select(snapshot_id, scope, query)
+def count_clients(
+    db: Session, snapshot_id: int, scope: ClientScope, query: ClientQuery, matching: Sequence[str] | None = None
+) -> int:
+    """How many clients in scope match the search and filters of ``query``.
+
+    ``matching``: the IDs that match the search text when the caller found them (else ``LIKE`` in SQL).
+    """
+    base = _client_select(snapshot_id, scope, query, matching)
     return int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
 
 
@@ -231,19 +245,30 @@ def list_clients(
     page_size: int = PAGE_SIZE,
     *,
     total: int | None = None,
+    matching: Sequence[str] | None = None,
 ) -> ClientPage:
     """The page ``query.page`` of the scoped, filtered, sorted client list (a page past the end is empty).
 
-    ``total`` is :func:`count_clients` when the caller knows it already. The page's client IDs are found first
-    (the sort index holds the sort key and the ID, so far pages skip rows without reading them), then their rows.
+    ``total`` is :func:`count_clients` when the caller knows it already, ``matching`` as there. The page's client
+    IDs are found first (the sort index holds the sort key and the ID, so far pages skip rows without reading
+    them), then their rows. A page in the second half of the list is read from its end, in the reverse order (the
+    order is total: ties are broken by the unique ID), so the last page skips as few rows as the first.
     """
     if total is None:
-        total = count_clients(db, snapshot_id, scope, query)
+        total = count_clients(db, snapshot_id, scope, query, matching)
     page = max(1, query.page)
-    ids_stmt = _client_select(snapshot_id, scope, query).with_only_columns(
-        SnapshotClient.client_id, maintain_column_froms=True
-    )
-    ids = list(db.scalars(_ordered(ids_stmt, query).limit(page_size).offset((page - 1) * page_size)))
+    start = (page - 1) * page_size
+    end = min(start + page_size, total)
+    ids: list[str] = []
+    if start < end:
+        ids_stmt = _client_select(snapshot_id, scope, query, matching).with_only_columns(
+            SnapshotClient.client_id, maintain_column_froms=True
+        )
+        if start > total - end:
+            ordered = _ordered(ids_stmt, query, reverse=True).limit(end - start).offset(total - end)
+            ids = list(reversed(db.scalars(ordered).all()))
+        else:
+            ids = list(db.scalars(_ordered(ids_stmt, query).limit(end - start).offset(start)))
     found = clients_by_id(db, snapshot_id, scope, ids)
     return ClientPage([found[cid] for cid in ids if cid in found], total, page, page_size)
 
@@ -665,7 +690,7 @@ def client_snapshots(db: Session, scope: ClientScope, client: SnapshotClient) ->
     return list(db.scalars(stmt))
 
 
-# -- one client: warehouse --------------------------------------------------------------------------------------
+# -- one client: warehouse (read in salesfolio.web.client_data) -------------------------------------------------------
 @dataclass(frozen=True)
 class MonthValue:
     """Revenue and margin of one calendar month (``month`` is its first day; margin None without cost)."""
@@ -675,50 +700,8 @@ class MonthValue:
     margin: float | None
 
 
-def monthly_history(warehouse: Warehouse, client: SnapshotClient, as_of: dt.date, months: int = 24) -> list[MonthValue]:
-    """Revenue and margin per month for the ``months`` complete months up to ``as_of``, empty months as 0.
-
-    Uses :func:`salesfolio.analytics.timeseries.monthly_revenue_expr` (computed inside the warehouse engine).
-    """
-    lines = warehouse.table("invoice_lines")
-    expr = monthly_revenue_expr(lines.filter(lines.client_id == client.client_id), as_of, months)
-    found: dict[dt.date, tuple[float, float | None]] = {}
-    for row in expr.to_pyarrow().to_pylist():
-        month = row["month"]
-        day = month.date() if isinstance(month, dt.datetime) else month
-        margin = row["margin"]
-        found[day] = (float(row["revenue"] or 0.0), None if margin is None else float(margin))
-    window = MonthWindow.ending_at(as_of, months)
-    # A month without invoices has no revenue and, when the client's lines carry costs at all, no margin either.
-    empty_margin = 0.0 if any(margin is not None for _, margin in found.values()) else None
-    out = []
-    for i in range(months):
-        day = add_months(window.first_day, i)
-        revenue, margin = found.get(day, (0.0, empty_margin))
-        out.append(MonthValue(day, revenue, margin))
-    return out
-
-
 def _rows(expr: ibis.Table) -> list[dict[str, Any]]:
     return list(expr.to_pyarrow().to_pylist())
-
-
-def open_opportunities(warehouse: Warehouse, client: SnapshotClient) -> list[dict[str, Any]]:
-    """Open opportunities of this client (no close date and no outcome), largest weighted value first."""
-    t = warehouse.table(OPPORTUNITIES.name)
-    expr = t.filter(t.client_id == client.client_id, t.closed.isnull(), t.won.isnull())
-    rows = _rows(expr.select(*OPPORTUNITIES.names))
-    for row in rows:
-        value, probability = row.get("value"), row.get("probability")
-        row["weighted"] = None if value is None or probability is None else float(value) * float(probability)
-    return sorted(rows, key=lambda r: (-(r["weighted"] or 0.0), str(r["opportunity_id"])))
-
-
-def warehouse_assessments(warehouse: Warehouse, client: SnapshotClient) -> list[dict[str, Any]]:
-    """Assessments imported into the warehouse for this client, newest period first."""
-    t = warehouse.table(ASSESSMENTS.name)
-    rows = _rows(t.filter(t.client_id == client.client_id).select(*ASSESSMENTS.names))
-    return sorted(rows, key=lambda r: r["period"] or dt.date.min, reverse=True)
 
 
 def rep_names(warehouse: Warehouse) -> dict[str, str]:

@@ -15,9 +15,11 @@ result is valid for as long as the snapshot exists (keys carry its creation time
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from salesfolio.store.models import ROLLUP_VERSION, AuditEntry, Snapshot, SnapshotClient, SnapshotOwnerTotal
 from salesfolio.web import groups, queries
 from salesfolio.web.groups import ForecastTotals, GroupTotal
+from salesfolio.web.i18n import Lang
 from salesfolio.web.queries import ClientScope, Kpis, SegmentRow
 
 T = TypeVar("T")
@@ -67,6 +70,11 @@ class SnapshotCache:
         with self._lock:
             return len(self._items)
 
+    def clear(self) -> None:
+        """Forget every result."""
+        with self._lock:
+            self._items.clear()
+
 
 def cached(
     cache: SnapshotCache | None, snapshot: Snapshot, scope: ClientScope, question: Hashable, compute: Callable[[], T]
@@ -106,8 +114,15 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def portfolio_kpis(db: Session, snapshot: Snapshot, scope: ClientScope) -> Kpis:
-    """:func:`salesfolio.web.queries.portfolio_kpis` from the per-owner totals (the top 10 from the index)."""
+def portfolio_kpis(db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None) -> Kpis:
+    """:func:`salesfolio.web.queries.portfolio_kpis` from the per-owner totals (the top 10 from the index).
+
+    Once per snapshot and scope through ``cache``.
+    """
+    return cached(cache, snapshot, scope, "kpis", lambda: _portfolio_kpis(db, snapshot, scope))
+
+
+def _portfolio_kpis(db: Session, snapshot: Snapshot, scope: ClientScope) -> Kpis:
     if not has_totals(snapshot):
         return queries.portfolio_kpis(db, snapshot.id, scope)
     t = SnapshotOwnerTotal
@@ -142,8 +157,14 @@ def portfolio_kpis(db: Session, snapshot: Snapshot, scope: ClientScope) -> Kpis:
     )
 
 
-def forecast_totals(db: Session, snapshot: Snapshot, scope: ClientScope) -> ForecastTotals:
-    """:func:`salesfolio.web.groups.forecast_totals` from the per-owner totals."""
+def forecast_totals(
+    db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None
+) -> ForecastTotals:
+    """:func:`salesfolio.web.groups.forecast_totals` from the per-owner totals, once per snapshot and scope."""
+    return cached(cache, snapshot, scope, "forecast_totals", lambda: _forecast_totals(db, snapshot, scope))
+
+
+def _forecast_totals(db: Session, snapshot: Snapshot, scope: ClientScope) -> ForecastTotals:
     if not has_totals(snapshot):
         return groups.forecast_totals(db, snapshot.id, scope)
     t = SnapshotOwnerTotal
@@ -173,14 +194,17 @@ def group_totals(
 ) -> list[GroupTotal]:
     """:func:`salesfolio.web.groups.group_totals`, from the per-owner totals where it can.
 
-    From the totals when ``keys`` are among owner, team and segment, else from the rows once per snapshot and
-    scope (``cache``).
+    From the totals when ``keys`` are among owner, team and segment, else from the rows; either way once per
+    snapshot, scope and keys (``cache``).
     """
+    return cached(
+        cache, snapshot, scope, ("group_totals", tuple(keys)), lambda: _group_totals(db, snapshot, scope, keys)
+    )
+
+
+def _group_totals(db: Session, snapshot: Snapshot, scope: ClientScope, keys: Sequence[str]) -> list[GroupTotal]:
     if not has_totals(snapshot) or not set(keys) <= set(ROLLUP_KEYS):
-        return cached(
-            cache, snapshot, scope, ("group_totals", tuple(keys)),
-            lambda: groups.group_totals(db, snapshot.id, scope, keys),
-        )  # fmt: skip
+        return groups.group_totals(db, snapshot.id, scope, keys)
     t = SnapshotOwnerTotal
     exprs = [ROLLUP_KEYS[k] for k in keys]
     stmt = (
@@ -220,8 +244,17 @@ def group_totals(
     return sorted(out, key=lambda g: tuple((k is None, k or "") for k in g.keys))
 
 
-def segment_mix(db: Session, snapshot: Snapshot, scope: ClientScope) -> dict[str | None, dict[str | None, int]]:
-    """Clients per owner and segment in scope (owner -> segment -> clients): the Team page's mix."""
+def segment_mix(
+    db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None
+) -> dict[str | None, dict[str | None, int]]:
+    """Clients per owner and segment in scope (owner -> segment -> clients): the Team page's mix.
+
+    Once per snapshot and scope through ``cache`` (callers must not change the dictionaries).
+    """
+    return cached(cache, snapshot, scope, "segment_mix", lambda: _segment_mix(db, snapshot, scope))
+
+
+def _segment_mix(db: Session, snapshot: Snapshot, scope: ClientScope) -> dict[str | None, dict[str | None, int]]:
     if not has_totals(snapshot):
         mix: dict[str | None, dict[str | None, int]] = {}
         for g in groups.group_totals(db, snapshot.id, scope, ["owner", "segment"]):
@@ -239,17 +272,51 @@ def segment_mix(db: Session, snapshot: Snapshot, scope: ClientScope) -> dict[str
     return out
 
 
-def segment_summary(db: Session, snapshot: Snapshot, scope: ClientScope) -> list[SegmentRow]:
+def segment_summary(
+    db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None
+) -> list[SegmentRow]:
     """:func:`salesfolio.web.queries.segment_summary` from the per-owner totals (empty segments count as none)."""
     if not has_totals(snapshot):
-        return queries.segment_summary(db, snapshot.id, scope)
-    groups = group_totals(db, snapshot, scope, ["segment"])
+        return cached(
+            cache, snapshot, scope, "segment_summary", lambda: queries.segment_summary(db, snapshot.id, scope)
+        )
+    groups = group_totals(db, snapshot, scope, ["segment"], cache)
     return queries.segment_rows([(g.keys[0], g.clients, g.revenue_ttm, g.margin_ttm, g.headroom) for g in groups])
 
 
-def map_points(db: Session, snapshot: Snapshot, scope: ClientScope) -> queries.MapData:
-    """:func:`salesfolio.web.queries.map_points` with the scope's count and revenue from the per-owner totals."""
-    return queries.map_points(db, snapshot.id, scope, totals=scope_revenue(db, snapshot, scope))
+def lang_key(lang: Lang) -> tuple[str, str]:
+    """What a figure's text depends on besides its data: the language and the workspace's currency."""
+    return (lang.code, lang.currency)
+
+
+def figure(
+    cache: SnapshotCache | None,
+    snapshot: Snapshot,
+    scope: ClientScope,
+    lang: Lang,
+    question: Hashable,
+    compute: Callable[[], str],
+) -> str:
+    """A page's figure JSON (:mod:`salesfolio.web.charts`), built once per snapshot, scope, language and question.
+
+    ``question`` names the figure and carries every other input of ``compute`` that is not fixed by the snapshot
+    and the scope (splits, sort orders, warehouse version): a figure is pure in its data, which never change
+    for a snapshot, so the JSON can be served again as it is.
+    """
+    return cached(cache, snapshot, scope, ("figure", lang_key(lang), question), compute)
+
+
+def map_points(
+    db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None
+) -> queries.MapData:
+    """:func:`salesfolio.web.queries.map_points` with the scope's count and revenue from the per-owner totals.
+
+    Read once per snapshot and scope through ``cache`` (the points of a snapshot never change).
+    """
+    return cached(
+        cache, snapshot, scope, "map_points",
+        lambda: queries.map_points(db, snapshot.id, scope, totals=scope_revenue(db, snapshot, scope)),
+    )  # fmt: skip
 
 
 def pareto_curve(
@@ -274,9 +341,110 @@ def top_growers(
     return [(rows[cid], growth) for cid, growth in found if cid in rows]
 
 
+SEARCH_ID_LIMIT = 5_000
+"""At most this many matches of a search are handed to SQL as IDs; a search matching more uses ``LIKE``."""
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _folder(db: Session) -> Callable[[str], str]:
+    """How the store's ``ILIKE`` folds case: SQLite's ``lower()`` and ``LIKE`` fold ASCII letters only."""
+    if db.get_bind().dialect.name == "sqlite":
+        return lambda text: text.translate(_ASCII_LOWER)
+    return str.lower
+
+
+@dataclass(frozen=True)
+class NameIndex:
+    """The searched text of every client in scope, case-folded as the store's ``ILIKE`` does, in one string.
+
+    ``text`` holds, per client, its name and its ID each followed by a NUL (which a search for a NUL-free text
+    cannot span); ``starts[i]`` is where client ``ids[i]``'s part begins.
+    """
+
+    ids: tuple[str, ...]
+    starts: tuple[int, ...]
+    text: str
+
+    def find(self, needle: str, limit: int | None = None) -> list[str]:
+        """The IDs whose name or ID contains ``needle`` (already folded; no NUL), in index order.
+
+        With ``limit``, the search stops at ``limit + 1`` IDs (enough to tell that there are more).
+        """
+        found: list[str] = []
+        at = self.text.find(needle)
+        while at >= 0 and (limit is None or len(found) <= limit):
+            row = bisect.bisect_right(self.starts, at) - 1
+            found.append(self.ids[row])
+            following = row + 1
+            if following >= len(self.starts):
+                break
+            at = self.text.find(needle, self.starts[following])
+        return found
+
+
+def name_index(db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None) -> NameIndex:
+    """The :class:`NameIndex` of the clients in scope, read once per snapshot and scope through ``cache``."""
+
+    def read() -> NameIndex:
+        fold = _folder(db)
+        stmt = select(SnapshotClient.client_id, SnapshotClient.name).where(
+            SnapshotClient.snapshot_id == snapshot.id, scope.clause()
+        )
+        ids: list[str] = []
+        starts: list[int] = []
+        parts: list[str] = []
+        at = 0
+        for cid, name in db.execute(stmt):
+            part = f"{name or ''}\x00{cid}\x00"
+            ids.append(cid)
+            starts.append(at)
+            parts.append(part)
+            at += len(part)
+        return NameIndex(tuple(ids), tuple(starts), fold("".join(parts)))
+
+    return cached(cache, snapshot, scope, "name_index", read)
+
+
+def search_matches(
+    db: Session, snapshot: Snapshot, scope: ClientScope, text: str, cache: SnapshotCache | None
+) -> list[str] | None:
+    """The IDs of the clients in scope whose name or ID contains ``text`` as :func:`queries.like_pattern` does.
+
+    From the cached :func:`name_index` (a substring search in memory instead of a pass over the name index in
+    SQL). None when there is no cache, no text, a text with a NUL, or more than :data:`SEARCH_ID_LIMIT` matches:
+    the caller searches with ``LIKE`` then.
+    """
+    text = text.strip()
+    if cache is None or not text or "\x00" in text:
+        return None
+    found = name_index(db, snapshot, scope, cache).find(_folder(db)(text), SEARCH_ID_LIMIT)
+    return found if len(found) <= SEARCH_ID_LIMIT else None
+
+
 def count_clients(
     db: Session, snapshot: Snapshot, scope: ClientScope, query: queries.ClientQuery, cache: SnapshotCache | None
 ) -> int:
     """How many clients the list shows for ``query`` (search and filters; not sort or page), once per snapshot."""
     question = ("count", query.q.strip(), tuple(sorted((k, v) for k, v in query.filters.items() if v)))
-    return cached(cache, snapshot, scope, question, lambda: queries.count_clients(db, snapshot.id, scope, query))
+    return cached(
+        cache, snapshot, scope, question,
+        lambda: queries.count_clients(
+            db, snapshot.id, scope, query, search_matches(db, snapshot, scope, query.q, cache)
+        ),
+    )  # fmt: skip
+
+
+def list_clients(
+    db: Session,
+    snapshot: Snapshot,
+    scope: ClientScope,
+    query: queries.ClientQuery,
+    cache: SnapshotCache | None,
+    total: int | None = None,
+) -> queries.ClientPage:
+    """:func:`salesfolio.web.queries.list_clients` with the count and the search's matches from ``cache``."""
+    if total is None:
+        total = count_clients(db, snapshot, scope, query, cache)
+    matching = search_matches(db, snapshot, scope, query.q, cache)
+    return queries.list_clients(db, snapshot.id, scope, query, total=total, matching=matching)

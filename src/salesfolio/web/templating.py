@@ -8,6 +8,7 @@ navigation (only pages the user's role may open), the snapshot in use and the li
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,16 @@ def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+@functools.lru_cache(maxsize=8192)
+def _route_path(app: Any, name: str, params: tuple[tuple[str, str], ...]) -> str:
+    # The route table is fixed once the app is built; looking a name up walks it (about 50 routes) each time.
+    return str(app.url_path_for(name, **dict(params)))
+
+
 def path_for(request: Request, name: str, query: Mapping[str, Any] | None = None, **params: Any) -> str:
     """The path of route ``name`` with ``params``, plus ``query`` (empty values dropped) as a query string."""
     # Path parameters are percent-encoded whole ("/" included): client IDs such as "K/2024/7" stay one segment.
-    path = str(request.app.url_path_for(name, **{k: quote(str(v), safe="") for k, v in params.items()}))
+    path = _route_path(request.app, name, tuple((k, quote(str(v), safe="")) for k, v in params.items()))
     items = [(k, str(v)) for k, v in (query or {}).items() if v not in (None, "")]
     return f"{path}?{urlencode(items)}" if items else path
 
@@ -113,7 +120,7 @@ def render(
         return path_for(request, name, query, **params)
 
     def static(path: str) -> str:
-        return f"{request.app.url_path_for('static', path=path)}?v={__version__}"
+        return f"{_route_path(request.app, 'static', (('path', path),))}?v={__version__}"
 
     base: dict[str, Any] = {
         "request": request,

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from salesfolio.store.models import Snapshot
 from salesfolio.web import queries, rollups
 from salesfolio.web.assessments import AssessmentValues, check_values, save_assessment
+from salesfolio.web.client_data import client_data
 from salesfolio.web.deps import (
     AnyUser,
     Assessor,
@@ -25,6 +26,7 @@ from salesfolio.web.deps import (
     DbSession,
     Scope,
     SnapshotDep,
+    get_client_cache,
     get_workspace,
     open_warehouse,
 )
@@ -90,7 +92,7 @@ def clients(
     if snapshot is None:
         return ClientList(snapshot_id=None, total=0, page=query.page, page_size=queries.PAGE_SIZE, pages=1, items=[])
     total = rollups.count_clients(db, snapshot, scope, query, cache)
-    page = queries.list_clients(db, snapshot.id, scope, query, total=total)
+    page = rollups.list_clients(db, snapshot, scope, query, cache, total)
     return ClientList(
         snapshot_id=snapshot.id,
         total=page.total,
@@ -118,17 +120,15 @@ def client_history(
     months: list[MonthPoint] = []
     opportunities: list[OpportunityPublic] = []
     assessments = [AssessmentPublic.of(a) for a in queries.app_assessments(db, client)]
-    with open_warehouse(get_workspace(request)) as warehouse:
-        if warehouse is not None:
-            months = [
-                MonthPoint(month=m.month, revenue=m.revenue, margin=m.margin)
-                for m in queries.monthly_history(warehouse, client, snapshot.as_of)
-            ]
-            opportunities = [
-                OpportunityPublic(**{k: o.get(k) for k in OpportunityPublic.model_fields})
-                for o in queries.open_opportunities(warehouse, client)
-            ]
-            assessments += [AssessmentPublic.imported(r) for r in queries.warehouse_assessments(warehouse, client)]
+    found = client_data(
+        db, snapshot, scope, client, get_client_cache(request), lambda: open_warehouse(get_workspace(request))
+    )
+    if found is not None:
+        months = [MonthPoint(month=m.month, revenue=m.revenue, margin=m.margin) for m in found.history]
+        opportunities = [
+            OpportunityPublic(**{k: o.get(k) for k in OpportunityPublic.model_fields}) for o in found.opportunities
+        ]
+        assessments += [AssessmentPublic.imported(r) for r in found.assessments]
     scores = [
         ScorePoint(
             snapshot_id=row.snapshot_id,
@@ -143,7 +143,7 @@ def client_history(
         client_id=client.client_id,
         snapshot_id=snapshot.id,
         as_of=snapshot.as_of,
-        warehouse_available=warehouse is not None,
+        warehouse_available=found is not None,
         months=months,
         opportunities=opportunities,
         assessments=sorted(assessments, key=lambda a: a.period, reverse=True),

@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
 from salesfolio.store.models import ROLES, Snapshot, SnapshotClient, User
 from salesfolio.web import charts, exports, labels, queries, rollups
 from salesfolio.web.assessments import Problem, parse_form, save_assessment
+from salesfolio.web.client_data import client_data
 from salesfolio.web.deps import (
     AnyUser,
     Assessor,
@@ -28,10 +31,12 @@ from salesfolio.web.deps import (
     LangDep,
     Scope,
     SnapshotDep,
+    get_client_cache,
     get_workspace,
     open_warehouse,
 )
 from salesfolio.web.i18n import N_, Lang
+from salesfolio.web.rollups import SnapshotCache
 from salesfolio.web.routes.models import churn_model_shown, client_churn, client_forecast
 from salesfolio.web.schemas import AssessmentPublic, client_detail
 from salesfolio.web.templating import NavItem, path_for, render
@@ -86,6 +91,7 @@ def client_list(
     snapshot: SnapshotDep,
     query: ClientQueryDep,
     cache: CacheDep,
+    lang: LangDep,
 ) -> Response:
     """The client list page, or just its table for an HTMX request."""
     partial = (
@@ -100,7 +106,7 @@ def client_list(
     pages = max(1, math.ceil(total / queries.PAGE_SIZE))
     if total and query.page > pages:  # past the end (an old link): the last page
         query = dataclasses.replace(query, page=pages)
-    page = queries.list_clients(db, snapshot.id, scope, query, total=total)
+    page = rollups.list_clients(db, snapshot, scope, query, cache, total)
     context = {
         "empty": False,
         "page": page,
@@ -109,7 +115,7 @@ def client_list(
         "columns": [c for c in LIST_COLUMNS if c[0] != "churn_probability" or churn_model_shown(snapshot)],
         "show_churn": churn_model_shown(snapshot),
         "params": lambda **changes: _query_params(query, **changes),
-        "options": _filter_options(request, db, snapshot, scope),
+        "option_tags": _option_tags(_filter_options(request, db, snapshot, scope), snapshot, scope, lang, cache),
     }
     if partial:
         # The address bar gets the canonical address of this state (defaults left out), not the raw form fields.
@@ -130,6 +136,48 @@ def _filter_options(
         found = queries.filter_options(db, snapshot.id, scope)
         cache.put(key, found)
     return found
+
+
+def _option_tags(
+    options: dict[str, list[str]],
+    snapshot: Snapshot,
+    scope: queries.ClientScope,
+    lang: Lang,
+    cache: SnapshotCache,
+) -> Callable[[str, str | None], Markup]:
+    """``option_tags(key, selected)``: the ``<option>`` elements of a filter drop-down, ``selected`` marked.
+
+    The escaped elements are built once per snapshot, scope and language (an admin's owner filter lists every
+    rep: thousands of options on every list page); a request only marks its selected value.
+    """
+
+    def label(key: str, value: str) -> str:
+        if key == "segment":
+            return labels.segment_label(lang, value)
+        if key == "risk":
+            return labels.risk_label(lang, value)
+        return value
+
+    def build() -> dict[str, list[tuple[str, str, str]]]:
+        return {
+            key: [
+                (value, f'<option value="{escape(value)}"', f">{escape(label(key, value))}</option>")
+                for value in values
+            ]
+            for key, values in options.items()
+        }
+
+    tags = rollups.cached(cache, snapshot, scope, ("filter_option_tags", rollups.lang_key(lang)), build)
+
+    def option_tags(key: str, selected: str | None) -> Markup:
+        # Every value and label was escaped above (markupsafe.escape, as Jinja2's autoescape does).
+        return Markup(  # noqa: S704
+            "\n".join(
+                head + (" selected" if value == selected else "") + tail for value, head, tail in tags.get(key, [])
+            )
+        )
+
+    return option_tags
 
 
 def _export_rows(db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, query: queries.ClientQuery) -> Any:
@@ -196,16 +244,12 @@ def _client_page(
     status_code: int = 200,
 ) -> Response:
     detail = client_detail(client)
-    workspace = get_workspace(request)
-    history: list[queries.MonthValue] = []
-    opportunities: list[dict[str, Any]] = []
-    imported: list[AssessmentPublic] = []
-    with open_warehouse(workspace) as warehouse:
-        warehouse_ok = warehouse is not None
-        if warehouse is not None:
-            history = queries.monthly_history(warehouse, client, snapshot.as_of)
-            opportunities = queries.open_opportunities(warehouse, client)
-            imported = [AssessmentPublic.imported(r) for r in queries.warehouse_assessments(warehouse, client)]
+    cache = get_client_cache(request)
+    found = client_data(db, snapshot, scope, client, cache, lambda: open_warehouse(get_workspace(request)))
+    warehouse_ok = found is not None
+    history = found.history if found is not None else []
+    opportunities = found.opportunities if found is not None else []
+    imported = [AssessmentPublic.imported(r) for r in found.assessments] if found is not None else []
     entered = [AssessmentPublic.of(a) for a in queries.app_assessments(db, client)]
     assessments = sorted(entered + imported, key=lambda a: (a.period, a.source == "app"), reverse=True)
     features = [
@@ -221,11 +265,27 @@ def _client_page(
         "client": client,
         "detail": detail,
         "features": features,
-        "contributions_figure": charts.contributions_chart(detail.contributions, lang)
+        "contributions_figure": rollups.figure(
+            cache,
+            snapshot,
+            scope,
+            lang,
+            ("contributions", client.client_id),
+            lambda: charts.contributions_chart(detail.contributions, lang),
+        )
         if detail.contributions
         else None,
         "history": history,
-        "history_figure": charts.history_chart(history, lang) if any(m.revenue for m in history) else None,
+        "history_figure": rollups.figure(
+            cache,
+            snapshot,
+            scope,
+            lang,
+            ("client_history", client.client_id, rollups.warehouse_version(db)),
+            lambda: charts.history_chart(history, lang),
+        )
+        if warehouse_ok and any(m.revenue for m in history)
+        else None,
         "warehouse_ok": warehouse_ok,
         "opportunities": opportunities,
         "assessments": assessments,

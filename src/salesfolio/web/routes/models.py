@@ -33,8 +33,8 @@ from starlette.responses import Response
 
 from salesfolio.analytics.config import AnalysisConfig, RiskConfig
 from salesfolio.store.models import ROLES, Snapshot, SnapshotClient
-from salesfolio.web import charts
-from salesfolio.web.deps import AnyUser, LangDep, SnapshotDep
+from salesfolio.web import charts, rollups
+from salesfolio.web.deps import AnyUser, CacheDep, LangDep, Scope, SnapshotDep
 from salesfolio.web.i18n import N_, Lang
 from salesfolio.web.schemas import ChurnReason, ClientDetail, Signal
 from salesfolio.web.templating import NavItem, render
@@ -436,11 +436,8 @@ def churn_fallback_reasons(view: ChurnView | None, lang: Lang) -> list[str]:
     return out
 
 
-@router.get("/models", name="models")
-def models_page(request: Request, user: AnyUser, snapshot: SnapshotDep, lang: LangDep) -> Response:
-    """The Models page of the chosen (default: newest) snapshot."""
-    if snapshot is None:
-        return render(request, "models.html", {"empty": True})
+def _figures(snapshot: Snapshot, lang: Lang) -> tuple[dict[str, str], str | None]:
+    """The churn backtest's figures (by metric) and the forecast's frequency figure of ``snapshot``."""
     forecast = read_forecast(snapshot.models or {})
     churn = read_churn(snapshot.models or {})
     names = {key: lang.gettext(label) for key, label in RANKINGS.items()}
@@ -465,6 +462,25 @@ def models_page(request: Request, user: AnyUser, snapshot: SnapshotDep, lang: La
         frequency_figure = charts.frequency_chart(
             [b[0] for b in bands], [b[2] for b in bands], [b[3] for b in bands], [b[1] for b in bands], lang
         )
+    return churn_figures, frequency_figure
+
+
+@router.get("/models", name="models")
+def models_page(
+    request: Request, user: AnyUser, scope: Scope, snapshot: SnapshotDep, lang: LangDep, cache: CacheDep
+) -> Response:
+    """The Models page of the chosen (default: newest) snapshot.
+
+    Its figures are built once per snapshot, scope and language (the models of a snapshot never change).
+    """
+    if snapshot is None:
+        return render(request, "models.html", {"empty": True})
+    forecast = read_forecast(snapshot.models or {})
+    churn = read_churn(snapshot.models or {})
+    names = {key: lang.gettext(label) for key, label in RANKINGS.items()}
+    churn_figures, frequency_figure = rollups.cached(
+        cache, snapshot, scope, ("models_figures", rollups.lang_key(lang)), lambda: _figures(snapshot, lang)
+    )
     context = {
         "empty": False,
         "forecast": forecast,

@@ -47,24 +47,29 @@ def overview(
     """The overview page of the chosen (default: newest) snapshot."""
     if snapshot is None:
         return render(request, "overview.html", {"empty": True})
-    kpis = rollups.portfolio_kpis(db, snapshot, scope)
-    map_data = rollups.map_points(db, snapshot, scope)
+    kpis = rollups.portfolio_kpis(db, snapshot, scope, cache)
+    map_data = rollups.map_points(db, snapshot, scope, cache)
     curve = rollups.pareto_curve(db, snapshot, scope, cache)
     x_key, y_key = charts.map_axes(map_data)
     horizon = forecast_horizon_months(snapshot)
+    splits = _splits(snapshot.summary or {})
     context = {
         "empty": False,
         "kpis": kpis,
         "map_data": map_data,
         "map_axes": (x_key, y_key),
-        "map_figure": charts.portfolio_map(map_data, lang, _splits(snapshot.summary or {})),
+        "map_figure": rollups.figure(
+            cache, snapshot, scope, lang, ("map", splits), lambda: charts.portfolio_map(map_data, lang, splits)
+        ),
         "pareto": curve,
-        "pareto_figure": charts.pareto_chart(curve, lang),
-        "segments": rollups.segment_summary(db, snapshot, scope),
+        "pareto_figure": rollups.figure(
+            cache, snapshot, scope, lang, "pareto", lambda: charts.pareto_chart(curve, lang)
+        ),
+        "segments": rollups.segment_summary(db, snapshot, scope, cache),
         "alerts": [(row, client_detail(row).signals) for row in queries.top_alerts(db, snapshot.id, scope)],
         "scope": scope,
         "horizon_months": horizon,
-        "forecast": rollups.forecast_totals(db, snapshot, scope),
+        "forecast": rollups.forecast_totals(db, snapshot, scope, cache),
         "growers": rollups.top_growers(db, snapshot, scope, horizon / 12, cache),
     }
     webgl = {"Content-Security-Policy": content_security_policy(webgl=True)}

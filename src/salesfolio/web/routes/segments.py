@@ -206,7 +206,7 @@ def _quadrants(rows: list[SegmentRow], positions: dict[str, tuple[int, int]]) ->
 def _matrix(
     db: DbSession, snapshot: Snapshot, scope: queries.ClientScope, lang: Lang, cache: SnapshotCache
 ) -> dict[str, Any]:
-    data = rollups.map_points(db, snapshot, scope)
+    data = rollups.map_points(db, snapshot, scope, cache)
     rows = segment_rows(rollups.group_totals(db, snapshot, scope, cache=cache, keys=["segment"]), "segment")
     raw = (snapshot.summary or {}).get("matrix_splits")
     splits = raw if isinstance(raw, dict) else {}
@@ -217,7 +217,16 @@ def _matrix(
         "rows": rows,
         "map_data": data,
         "shown": shown,
-        "figure": charts.value_potential_chart(data, lang, split, _quadrants(rows, positions)) if shown else None,
+        "figure": rollups.figure(
+            cache,
+            snapshot,
+            scope,
+            lang,
+            ("value_potential", split),
+            lambda: charts.value_potential_chart(data, lang, split, _quadrants(rows, positions)),
+        )
+        if shown
+        else None,
         "webgl": True,
     }
 
@@ -248,7 +257,16 @@ def _cts(
         "unknown": unknown,
         "splits": splits,
         "configured": (config.cost_split is not None, config.price_split is not None),
-        "figure": charts.cts_chart(points, lang, splits, _quadrants(rows, positions)) if points else None,
+        "figure": rollups.figure(
+            cache,
+            snapshot,
+            scope,
+            lang,
+            ("cts", splits),
+            lambda: charts.cts_chart(points, lang, splits, _quadrants(rows, positions)),
+        )
+        if points
+        else None,
         "webgl": True,
     }
 
@@ -288,8 +306,19 @@ def scoped_zones(request: Request, db: DbSession, snapshot: Snapshot, scope: que
     """Open deals of the clients in scope (board and admin: every deal, prospects too) with their zone.
 
     None when the warehouse is busy. The zones are computed over the deals the user sees
-    (:func:`salesfolio.analytics.segments.opportunity_zones`, the snapshot's ``opportunity_zones`` settings).
+    (:func:`salesfolio.analytics.segments.opportunity_zones`, the snapshot's ``opportunity_zones`` settings), once
+    per snapshot, scope and warehouse data version (:func:`salesfolio.web.rollups.warehouse_version`).
     """
+    return rollups.cached(
+        get_snapshot_cache(request),
+        snapshot,
+        scope,
+        ("zones", rollups.warehouse_version(db)),
+        lambda: _scoped_zones(request, db, snapshot, scope),
+    )
+
+
+def _scoped_zones(request: Request, db: DbSession, snapshot: Snapshot, scope: queries.ClientScope) -> Zones | None:
     config: OpportunityZonesConfig = _config(snapshot, "opportunity_zones", OpportunityZonesConfig)
     with open_warehouse(get_workspace(request)) as warehouse:
         if warehouse is None:
@@ -344,6 +373,14 @@ def _zones(
     zones = scoped_zones(request, db, snapshot, scope)
     if zones is None:
         return {"busy": True, "figure": None, "rows": [], "zones": None, "webgl": False}
+    # The view (zone totals over every deal, the largest drawn, the figure) once per snapshot, scope, warehouse
+    # data version and language: tens of thousands of deals otherwise summed and sorted on every request.
+    question = ("zones_view", rollups.warehouse_version(db), rollups.lang_key(lang))
+    view = rollups.cached(get_snapshot_cache(request), snapshot, scope, question, lambda: _zones_view(zones, lang))
+    return dict(view)  # a copy: the page adds the selected cell's list to it
+
+
+def _zones_view(zones: Zones, lang: Lang) -> dict[str, Any]:
     rows = [
         ZoneRow(
             zone,
@@ -396,15 +433,18 @@ def _rfm(
     counts = [[grid[(r, f)].clients if (r, f) in grid else 0 for f in scores] for r in rows]
     figure = None
     if any(any(row) for row in counts):
-        figure = charts.heatmap_chart(
-            [f"R {r}" for r in rows],
-            [f"F {f}" for f in scores],
-            counts,
-            [[grid[(r, f)].revenue_ttm if (r, f) in grid else None for f in scores] for r in rows],
-            [[cell_key({"rfm_r": r, "rfm_f": f}) if (r, f) in grid else None for f in scores] for r in rows],
-            lang,
-            names=[[name(r, f) for f in scores] for r in rows],
-        )
+        figure = rollups.figure(
+            cache, snapshot, scope, lang, ("rfm", bins),
+            lambda: charts.heatmap_chart(
+                [f"R {r}" for r in rows],
+                [f"F {f}" for f in scores],
+                counts,
+                [[grid[(r, f)].revenue_ttm if (r, f) in grid else None for f in scores] for r in rows],
+                [[cell_key({"rfm_r": r, "rfm_f": f}) if (r, f) in grid else None for f in scores] for r in rows],
+                lang,
+                names=[[name(r, f) for f in scores] for r in rows],
+            ),
+        )  # fmt: skip
     table = segment_rows(rollups.group_totals(db, snapshot, scope, cache=cache, keys=["rfm_segment"]), "rfm_segment")
     return {"figure": figure, "rows": table, "bins": bins, "webgl": False}
 
@@ -454,8 +494,19 @@ def _heatmap(
     revenue = [[cells[(r, c)].revenue_ttm if (r, c) in cells else None for c in columns] for r in rows]
     row_labels = [value_label(lang, by, r, reps) for r in rows]
     column_labels = [value_label(lang, segmentation, c, reps) for c in columns]
+    # The labels (rep names from the warehouse) are part of the key: a busy warehouse shows IDs, not names.
+    question = ("heatmap", by, segmentation, metric, tuple(row_labels), tuple(column_labels))
     figure = (
-        charts.heatmap_chart(row_labels, column_labels, counts, revenue, links, lang, metric=metric) if rows else None
+        rollups.figure(
+            cache,
+            snapshot,
+            scope,
+            lang,
+            question,
+            lambda: charts.heatmap_chart(row_labels, column_labels, counts, revenue, links, lang, metric=metric),
+        )
+        if rows
+        else None
     )
     return {
         "figure": figure,

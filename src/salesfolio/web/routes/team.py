@@ -30,7 +30,7 @@ from salesfolio.web.deps import (
     get_workspace,
     open_warehouse,
 )
-from salesfolio.web.i18n import N_
+from salesfolio.web.i18n import N_, Lang
 from salesfolio.web.rollups import SnapshotCache
 from salesfolio.web.templating import NavItem, render
 
@@ -148,8 +148,8 @@ def rep_rows(
     reps and their hours are read from the warehouse once per snapshot, scope and warehouse data version
     (:func:`salesfolio.web.rollups.warehouse_version`: every import changes it).
     """
-    mix = rollups.segment_mix(db, snapshot, scope)
-    holdings = {t.keys[0]: t for t in rollups.group_totals(db, snapshot, scope, ["owner"])}
+    mix = rollups.segment_mix(db, snapshot, scope, cache)
+    holdings = {t.keys[0]: t for t in rollups.group_totals(db, snapshot, scope, ["owner"], cache)}
     owners = {k for k in holdings if k is not None}
     found = rollups.cached(
         cache, snapshot, scope, ("team_warehouse", rollups.warehouse_version(db)),
@@ -187,27 +187,23 @@ def _sum(values: list[float | None]) -> float | None:
     return math.fsum(present) if present else None
 
 
-@router.get("/team", name="team")
-def team_page(
-    request: Request,
-    db: DbSession,
-    user: AnyUser,
-    scope: Scope,
-    snapshot: SnapshotDep,
-    lang: LangDep,
-    cache: CacheDep,
-    sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column to sort by.")] = "revenue",
-    order: Annotated[Literal["asc", "desc"], Query(description="Sort direction.")] = "desc",
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1.")] = 1,
-) -> Response:
-    """The Team page of the chosen (default: newest) snapshot, in the user's scope."""
-    if snapshot is None:
-        return render(request, "team.html", {"empty": True})
-    rows, warehouse_ok = rep_rows(request, db, snapshot, scope, cache)
+@dataclass(frozen=True)
+class TeamView:
+    """The Team page apart from its table page: rows in order with display names, total, segments and figures."""
+
+    rows: list[RepRow]
+    names: list[str]
+    total: RepRow
+    warehouse_ok: bool
+    with_clients: int
+    charted: int
+    mix_figure: str | None
+    value_figure: str | None
+
+
+def team_view(rows: list[RepRow], warehouse_ok: bool, sort: str, order: str, lang: Lang) -> TeamView:
+    """The Team page's content for ``rows`` (:func:`rep_rows`) in ``sort`` order, its figures built."""
     rows = sort_rows(rows, sort, order)
-    pages = max(1, math.ceil(len(rows) / TEAM_PAGE_SIZE))
-    page = min(page, pages)
-    start = (page - 1) * TEAM_PAGE_SIZE
     unnamed = lang.gettext("No owner")
     names = [r.name if r.rep_id is not None else unnamed for r in rows]
     segments = [s for s in (*queries.SEGMENT_ORDER, UNKNOWN, None) if any(r.mix.get(s) for r in rows)]
@@ -230,33 +226,92 @@ def team_page(
         capacity_hours=_sum(capacities) if capacities and None not in capacities else None,
     )
     with_clients = [(n, r) for n, r in zip(names, rows, strict=True) if r.clients][:CHART_REPS]
+    chart_names = [n for n, _ in with_clients]
+    return TeamView(
+        rows=rows,
+        names=names,
+        total=total,
+        warehouse_ok=warehouse_ok,
+        with_clients=sum(1 for r in rows if r.clients),
+        charted=len(with_clients),
+        mix_figure=charts.segment_mix_chart(
+            chart_names, segments, [[r.mix.get(s, 0) for s in segments] for _, r in with_clients], lang
+        )
+        if with_clients
+        else None,
+        value_figure=charts.rep_value_chart(
+            chart_names, [r.revenue_ttm for _, r in with_clients], [r.headroom for _, r in with_clients], lang
+        )
+        if with_clients
+        else None,
+    )
+
+
+def cached_team_view(
+    request: Request,
+    db: DbSession,
+    snapshot: Snapshot,
+    scope: queries.ClientScope,
+    cache: SnapshotCache,
+    sort: str,
+    order: str,
+    lang: Lang,
+) -> TeamView:
+    """:func:`team_view` once per snapshot, scope, warehouse data version, order and language.
+
+    Not kept while the warehouse cannot be read (the page then shows IDs and no hours, and is built again on the
+    next request).
+    """
+    built: list[TeamView] = []
+
+    def compute() -> TeamView | None:
+        rows, ok = rep_rows(request, db, snapshot, scope, cache)
+        built.append(team_view(rows, ok, sort, order, lang))
+        return built[0] if ok else None
+
+    question = ("team_view", rollups.warehouse_version(db), sort, order, rollups.lang_key(lang))
+    found = rollups.cached(cache, snapshot, scope, question, compute)
+    return found if found is not None else built[0]
+
+
+@router.get("/team", name="team")
+def team_page(
+    request: Request,
+    db: DbSession,
+    user: AnyUser,
+    scope: Scope,
+    snapshot: SnapshotDep,
+    lang: LangDep,
+    cache: CacheDep,
+    sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column to sort by.")] = "revenue",
+    order: Annotated[Literal["asc", "desc"], Query(description="Sort direction.")] = "desc",
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1.")] = 1,
+) -> Response:
+    """The Team page of the chosen (default: newest) snapshot, in the user's scope."""
+    if snapshot is None:
+        return render(request, "team.html", {"empty": True})
+    view = cached_team_view(request, db, snapshot, scope, cache, sort, order, lang)
+    rows = view.rows
+    pages = max(1, math.ceil(len(rows) / TEAM_PAGE_SIZE))
+    page = min(page, pages)
+    start = (page - 1) * TEAM_PAGE_SIZE
+    shown = slice(start, start + TEAM_PAGE_SIZE)
     context = {
         "empty": False,
         "rows": rows,
-        "shown": list(zip(names[start : start + TEAM_PAGE_SIZE], rows[start : start + TEAM_PAGE_SIZE], strict=True)),
+        "shown": list(zip(view.names[shown], rows[shown], strict=True)),
         "page": page,
         "pages": pages,
         "first": start + 1,
         "last": min(start + TEAM_PAGE_SIZE, len(rows)),
-        "total": total,
-        "warehouse_ok": warehouse_ok,
+        "total": view.total,
+        "warehouse_ok": view.warehouse_ok,
         "columns": COLUMNS,
         "sort": sort,
         "order": order,
-        "charted": len(with_clients),
-        "with_clients": sum(1 for r in rows if r.clients),
-        "mix_figure": charts.segment_mix_chart(
-            [n for n, _ in with_clients], segments, [[r.mix.get(s, 0) for s in segments] for _, r in with_clients], lang
-        )
-        if with_clients
-        else None,
-        "value_figure": charts.rep_value_chart(
-            [n for n, _ in with_clients],
-            [r.revenue_ttm for _, r in with_clients],
-            [r.headroom for _, r in with_clients],
-            lang,
-        )
-        if with_clients
-        else None,
+        "charted": view.charted,
+        "with_clients": view.with_clients,
+        "mix_figure": view.mix_figure,
+        "value_figure": view.value_figure,
     }
     return render(request, "team.html", context)
