@@ -11,7 +11,8 @@ import pytest
 from rich.console import Console
 
 from salesfolio import demo
-from salesfolio.quality import CHECKS, QualityReport, assess, derived_owners, rich_table
+from salesfolio.quality import CHECKS, assess, derived_owners
+from salesfolio.reports.quality import QualityReport, rich_table
 from salesfolio.warehouse import Warehouse
 
 AS_OF = dt.date(2024, 12, 31)

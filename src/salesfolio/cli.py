@@ -138,7 +138,8 @@ def quality(
     as_of: AsOfOpt = None,
 ) -> None:
     """Report what is missing or doubtful in the data, with counts and examples."""
-    from salesfolio.quality import assess, rich_table
+    from salesfolio.quality import assess
+    from salesfolio.reports.quality import rich_table
 
     ws = open_workspace(workspace)
     ref = parse_date(as_of, "--as-of") or ws.as_of()
