@@ -29,7 +29,7 @@ from salesfolio.store.models import ROLLUP_VERSION, AuditEntry, Snapshot, Snapsh
 from salesfolio.web import groups, queries
 from salesfolio.web.groups import ForecastTotals, GroupTotal
 from salesfolio.web.i18n import Lang
-from salesfolio.web.queries import ClientScope, Kpis, SegmentRow
+from salesfolio.web.queries import ClientScope, Kpis, SegmentRow, _opt_float
 
 T = TypeVar("T")
 
@@ -108,10 +108,6 @@ def has_totals(snapshot: Snapshot) -> bool:
 def _where(snapshot_id: int, scope: ClientScope) -> tuple[ColumnElement[bool], ...]:
     t = SnapshotOwnerTotal
     return (t.snapshot_id == snapshot_id, scope.clause(owner=t.owner_id, team=t.team))
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def portfolio_kpis(db: Session, snapshot: Snapshot, scope: ClientScope, cache: SnapshotCache | None = None) -> Kpis:
